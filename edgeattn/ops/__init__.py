@@ -1,0 +1,1 @@
+"""The edgeattn op catalogue: one folder per op, each with a single fp32 reference."""
