@@ -1,0 +1,83 @@
+"""Device, dtype and block-size checks shared by every Triton launcher."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterable
+
+import torch
+
+from edgeattn.errors import MissingDependencyError, UsageError
+
+FLOAT_DTYPES = (torch.float32, torch.float16)
+"""Float dtypes every Triton kernel accepts (fp32 accumulation inside)."""
+
+
+def triton_installed() -> bool:
+    """True when the `triton` package can be imported."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def interpreter_requested() -> bool:
+    """True when TRITON_INTERPRET asks Triton to run kernels on the CPU interpreter."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
+
+
+def kernel_is_interpreted(kernel: object) -> bool:
+    """True when `kernel` was defined under TRITON_INTERPRET=1 (it runs on CPU tensors)."""
+    from triton.runtime.interpreter import InterpretedFunction
+
+    return isinstance(kernel, InterpretedFunction)
+
+
+def device_refusal(tensors: Iterable[torch.Tensor], kernel: object) -> str:
+    """Why `kernel` cannot run on `tensors`' device, or "" when it can."""
+    devices = {t.device for t in tensors}
+    if len(devices) != 1:
+        names = ", ".join(sorted(str(d) for d in devices))
+        return f"inputs are on different devices ({names}); move them to one device"
+    device = devices.pop()
+    interpreted = kernel_is_interpreted(kernel)
+    if device.type == "cuda":
+        if interpreted:
+            return ("CUDA tensors given but Triton was loaded in interpreter mode "
+                    "(TRITON_INTERPRET=1); unset it to run compiled kernels on the GPU")
+        return ""
+    if device.type == "cpu":
+        if interpreted:
+            return ""
+        return ("CPU tensors need the Triton interpreter: set TRITON_INTERPRET=1 before edgeattn "
+                "is imported, or move the tensors to a CUDA GPU")
+    return f"Triton kernels run on CUDA or (interpreted) CPU tensors, not on {device.type}"
+
+
+def dtype_refusal(named: dict[str, torch.Tensor], allowed: tuple[torch.dtype, ...]) -> str:
+    """Why the tensors' dtypes are unsupported, or "" when all are in `allowed`."""
+    for name, tensor in named.items():
+        if tensor.dtype not in allowed:
+            kinds = "/".join(str(d).removeprefix("torch.") for d in allowed)
+            return f"{name} has dtype {str(tensor.dtype).removeprefix('torch.')}; expected {kinds}"
+    return ""
+
+
+def require_triton() -> None:
+    """Raise MissingDependencyError when Triton is not installed."""
+    if not triton_installed():
+        raise MissingDependencyError(
+            "Triton is not installed, so edgeattn's Triton kernels cannot run.",
+            "Install it with `pip install triton` (Linux x86-64/aarch64), or use backend='reference'.",
+        )
+
+
+def raise_refusal(op: str, reason: str) -> None:
+    """Raise a UsageError for a launcher call that its own `can_run` refused."""
+    if reason:
+        raise UsageError(f"Triton {op} cannot run: {reason}.",
+                         "Fix the inputs as described, or run the op with backend='reference'.")
+
+
+def block(n: int, minimum: int = 16, maximum: int | None = None) -> int:
+    """Power-of-two block covering `n` elements, at least `minimum` (tl.dot needs >= 16)."""
+    size = max(minimum, 1 << max(0, int(n) - 1).bit_length())
+    return min(size, maximum) if maximum is not None else size

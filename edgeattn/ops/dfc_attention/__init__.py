@@ -1,0 +1,1 @@
+"""DFCAttention: GhostNetV2 decoupled fully connected attention gate."""

@@ -1,0 +1,1 @@
+"""MultiHeadAttention: per-head softmax attention with optional bias and key mask."""

@@ -1,0 +1,1 @@
+"""ReLULinearAttention: EfficientViT-B/L LiteMLA ReLU linear attention."""

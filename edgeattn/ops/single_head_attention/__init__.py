@@ -1,0 +1,1 @@
+"""SingleHeadAttention: SHViT single-head self-attention over channel-first tokens."""
