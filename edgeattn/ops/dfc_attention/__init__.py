@@ -1,1 +1,18 @@
 """DFCAttention: GhostNetV2 decoupled fully connected attention gate."""
+
+from edgeattn.ops.dfc_attention import onnx as _onnx
+from edgeattn.ops.dfc_attention.evaluator import DFCAttention
+from edgeattn.ops.dfc_attention.reference import dfc_attention
+from edgeattn.ops.dfc_attention.torch_op import dfc_attention_op
+from edgeattn.ops.registry import OpDef
+
+OP_DEF = OpDef(
+    name=_onnx.OP_TYPE,
+    folder="dfc_attention",
+    torch_op=dfc_attention_op,
+    reference=dfc_attention,
+    portable=_onnx.portable,
+    plugin=_onnx.plugin,
+    evaluator=DFCAttention,
+    schema=_onnx.SCHEMA,
+)

@@ -1,1 +1,18 @@
 """SingleHeadAttention: SHViT single-head self-attention over channel-first tokens."""
+
+from edgeattn.ops.registry import OpDef
+from edgeattn.ops.single_head_attention import onnx as _onnx
+from edgeattn.ops.single_head_attention.evaluator import SingleHeadAttention
+from edgeattn.ops.single_head_attention.reference import single_head_attention
+from edgeattn.ops.single_head_attention.torch_op import single_head_attention_op
+
+OP_DEF = OpDef(
+    name=_onnx.OP_TYPE,
+    folder="single_head_attention",
+    torch_op=single_head_attention_op,
+    reference=single_head_attention,
+    portable=_onnx.portable,
+    plugin=_onnx.plugin,
+    evaluator=SingleHeadAttention,
+    schema=_onnx.SCHEMA,
+)

@@ -1,0 +1,3 @@
+from edgeattn.cli import main
+
+main()

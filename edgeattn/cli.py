@@ -1,0 +1,118 @@
+"""The `edgeattn` command line: one thin function per subcommand over the public API."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from edgeattn.errors import EdgeattnError
+
+app = typer.Typer(
+    name="edgeattn",
+    help="Export efficient-attention vision backbones to ONNX/TensorRT bundles for Jetson, GPUs and CPUs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Flavour(str, Enum):
+    portable = "portable"
+    plugins = "plugins"
+    both = "both"
+
+
+@app.command()
+def export(
+    model: str = typer.Option(..., "--model", "-m", help="registry name, e.g. shvit_s4 (see `edgeattn models`)"),
+    target: str = typer.Option("jetson", "--target", "-t", help="target profile (see `edgeattn targets`)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder [default: build/<model>-<target>]"),
+    checkpoint: Optional[Path] = typer.Option(None, help=".pth/.pt/.safetensors state dict (official formats too)"),
+    pretrained: bool = typer.Option(False, "--pretrained", help="download timm's pretrained weights"),
+    resolution: Optional[int] = typer.Option(None, help="input height = width [default: the model's]"),
+    batch: int = typer.Option(1, min=1, help="batch size of the exported graph"),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="export a dynamic batch axis"),
+    opset: Optional[int] = typer.Option(None, min=17, help="ONNX opset [default: the model's, 18]"),
+    seed: int = typer.Option(0, help="seed for random-init weights when no checkpoint is given"),
+    force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+) -> None:
+    """Export MODEL for TARGET: ONNX + parity check + TensorRT build recipe in one folder."""
+    from edgeattn.exporters.pipeline import ExportConfig, run_export
+
+    config = ExportConfig(
+        model=model, target=target, out=out, checkpoint=checkpoint, pretrained=pretrained,
+        resolution=resolution, batch=batch, dynamic_batch=dynamic_batch, opset=opset, seed=seed,
+        force=force, command=_command_line(),
+    )
+    bundle = run_export(config)
+    for report in bundle.parity:
+        worst = report.worst()
+        console.print(f"[green]parity ok[/green] {report.graph} on {report.runtime}: max abs {worst.max_abs:.2e} "
+                      f"(allowed {worst.atol:.1e}), cosine {worst.cosine:.7f}")
+    console.print(f"bundle: [bold]{bundle.path}[/bold] ({', '.join(bundle.files)})")
+
+
+@app.command()
+def models(family: Optional[str] = typer.Option(None, help="only this family")) -> None:
+    """List the model registry: params, GMACs at the default resolution, source and pretrained tag."""
+    from edgeattn.backbones import list_models
+    from edgeattn.backbones.stats import load_stats
+
+    stats = load_stats()
+    table = Table(title="edgeattn models (GMACs = multiply-accumulates, what the papers call FLOPs)")
+    for column in ("name", "family", "params (M)", "GMACs", "resolution", "source", "ops", "pretrained"):
+        table.add_column(column, justify="right" if column in ("params (M)", "GMACs", "resolution") else "left")
+    for spec in list_models(family):
+        entry = stats.get(spec.name, {})
+        table.add_row(
+            spec.name, spec.family,
+            f"{entry['params_m']:.2f}" if entry else "-",
+            f"{entry['gmacs']:.3f}" if entry else "-",
+            "x".join(str(d) for d in spec.input_size[1:]) if spec.input_kind == "image" else "voxels",
+            spec.source if spec.source == "native" else f"timm:{spec.timm_name}",
+            ", ".join(spec.ops) or "-",
+            spec.pretrained_tag or "-",
+        )
+    console.print(table)
+
+
+@app.command()
+def targets() -> None:
+    """List target profiles: architecture, TensorRT lines, DLA, memory and peak numbers."""
+    from edgeattn.exporters.targets import list_targets
+
+    table = Table(title="edgeattn targets (peaks are dense vendor figures, used for estimates only)")
+    for column in ("name", "aliases", "arch", "TensorRT", "DLA", "memory", "FP16 TFLOPS", "INT8 TOPS", "GB/s"):
+        table.add_column(column)
+    for t in list_targets():
+        table.add_row(
+            t.name, ", ".join(t.aliases), t.sm or "cpu", ", ".join(line.version for line in t.tensorrt) or "-",
+            str(t.dla_cores), f"{t.memory_gb:g} GB", f"{t.peak_fp16_tflops:g}", f"{t.peak_int8_tops:g}",
+            f"{t.memory_bandwidth_gbs:g}",
+        )
+    console.print(table)
+
+
+def _command_line() -> str:
+    return shlex.join(["edgeattn", *sys.argv[1:]])
+
+
+def main() -> None:
+    """Console entry point: user errors print two lines (what, what to do) and exit non-zero."""
+    try:
+        app()
+    except EdgeattnError as error:
+        err_console.print(f"[bold red]error:[/bold red] {escape(error.what)}", highlight=False, soft_wrap=True)
+        if error.hint:
+            err_console.print(error.hint, highlight=False, soft_wrap=True, markup=False)
+        sys.exit(error.exit_code)

@@ -1,0 +1,59 @@
+"""The short README.md inside every bundle: what is here and how to build and run it on the device."""
+
+from __future__ import annotations
+
+from edgeattn.backbones.spec import ModelSpec
+from edgeattn.exporters.targets import TargetProfile
+
+
+def render_bundle_readme(spec: ModelSpec, target: TargetProfile, files: list[str], input_shape: tuple[int, ...],
+                         weights: str, parity_summary: str) -> str:
+    lines = [
+        f"# {spec.name} for {target.name}",
+        "",
+        f"{target.description}. Weights: {weights}.",
+        "",
+        "## Files",
+        *(f"- `{name}`" for name in files),
+        "",
+        "## Input",
+        f"`image`: float32 {list(input_shape)} (NCHW), RGB, resized with {spec.interpolation} interpolation and "
+        f"centre-cropped (crop_pct {spec.crop_pct}), then normalised with mean {list(spec.mean)} and std "
+        f"{list(spec.std)}. Output `logits`: float32 [batch, classes].",
+        "",
+        "## Numerical check",
+        parity_summary,
+        "",
+    ]
+    if target.tensorrt:
+        versions = ", ".join(f"{line.version} ({line.platform})" for line in target.tensorrt)
+        lines += [
+            "## Build the TensorRT engine (on the device)",
+            "Engines are specific to the GPU and the TensorRT version, so build where you run:",
+            "```bash",
+            "scp -r this-folder user@device:~/   # then, on the device:",
+            "./build_engine.sh            # portable ONNX (standard ops only)",
+            "./build_engine.sh plugins    # edgeattn plugin ONNX (needs the plugin library)",
+            "```",
+            f"The script detects the TensorRT line ({versions}) from `trtexec`, caps the builder workspace at "
+            f"{target.workspace_mb} MiB, keeps a timing cache beside the engine, and names the engine after the "
+            "TensorRT version and GPU architecture. On TensorRT 10 it enables fp16 by flag; TensorRT 11 is "
+            "strongly typed, so the engine keeps the precision written in the ONNX graph (fp32 here).",
+            "",
+            "## Run",
+            "```bash",
+            "trtexec --loadEngine=model.trt<version>.<sm>.engine --separateProfileRun --iterations=100 --duration=0",
+            "```",
+            "In an application, deserialize the engine with the TensorRT runtime (C++ `IRuntime::deserializeCudaEngine`"
+            " or Python `tensorrt.Runtime`), bind `image` and `logits`, and enqueue on a CUDA stream.",
+        ]
+    else:
+        lines += [
+            "## Run (ONNX Runtime)",
+            "```python",
+            "import onnxruntime as ort",
+            "session = ort.InferenceSession('model.onnx', providers=['CPUExecutionProvider'])",
+            "logits = session.run(None, {'image': image})[0]",
+            "```",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,147 @@
+"""Export of DSVT's attention stack (what the DSVT authors put in TensorRT) with dynamic voxel/set counts.
+
+Steps: synthetic scenes -> TensorRT profile (trt_profiles.json) -> torch.onnx.export(dynamo=True) of
+`DSVTStack` with partition tensors as graph inputs -> parity at three voxel counts from the one
+exported graph (ONNX Runtime for "portable", onnx.reference with edgeattn ops for "plugins").
+Files: model.onnx (portable) or model.plugins.onnx (plugins), trt_profiles.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+
+from edgeattn.backbones.spec import ModelSpec
+from edgeattn.errors import ParityError, UsageError
+from edgeattn.exporters.parity import check_parity, ort_runner
+from edgeattn.exporters.progress import Steps
+from edgeattn.lidar.inputs import StackInputs, build_stack_inputs, stack_dynamic_axes, stack_input_names
+from edgeattn.lidar.layout import DSVTLayout
+from edgeattn.lidar.profiles import TrtProfile, build_profile
+from edgeattn.lidar.scenes import synthetic_scene
+from edgeattn.lidar.voxelize import Voxels, voxelize
+from edgeattn.ops import FLAVOURS, translation_table
+from edgeattn.ops.flavours import run_plugins
+
+PARITY_VOXELS = (500, 5000, 20000)
+"""Voxel counts checked for parity (capped at what the largest scene has)."""
+
+OUTPUT_NAMES = ["voxel_out"]
+ONNX_FILES = {"portable": "model.onnx", "plugins": "model.plugins.onnx"}
+PROFILE_FILE = "trt_profiles.json"
+MAX_DIM = 1 << 20
+
+
+def export_dsvt(
+    spec: ModelSpec,
+    model: torch.nn.Module,
+    out_dir: Path,
+    *,
+    flavour: str = "portable",
+    profile_from: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+    parity_voxels: tuple[int, ...] = PARITY_VOXELS,
+) -> dict[str, Any]:
+    """Write the stack's ONNX file and trt_profiles.json into `out_dir`; return files, parity, profile.
+
+    `model` is a `DSVT` (edgeattn.backbones.dsvt). Raises ParityError when the exported graph does not
+    reproduce torch at every checked voxel count.
+    """
+    if flavour not in FLAVOURS:
+        raise UsageError(f"unknown ONNX flavour {flavour!r}", f"Use one of: {', '.join(FLAVOURS)}.")
+    if profile_from < 1:
+        raise UsageError(f"--profile-from {profile_from} is too small", "Use at least 1 synthetic scene.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layout: DSVTLayout = model.layout
+    stack = model.stack.eval()
+    names = ["scenes -> TensorRT profile", "export ONNX", f"parity at {len(parity_voxels)} voxel counts"]
+    with Steps(names, enabled=progress) as steps:
+        with steps.step(names[0]):
+            scenes = [voxelize(synthetic_scene(seed + i), layout.grid) for i in range(profile_from)]
+            frames = [build_stack_inputs(v, layout) for v in scenes]
+            profile = build_profile(layout, frames)
+            write_profile(out_dir / PROFILE_FILE, profile)
+        with steps.step(names[1]):
+            example = max(frames, key=lambda f: f.tensors["voxel_feats"].shape[0])
+            proto = export_stack(stack, layout, example, flavour, spec.opset)
+            onnx_path = out_dir / ONNX_FILES[flavour]
+            onnx_path.write_bytes(proto.SerializeToString(deterministic=True))
+        with steps.step(names[2]):
+            largest = max(scenes, key=lambda v: v.num_voxels)
+            cases = {f"{v.num_voxels} voxels": build_stack_inputs(v, layout).as_tuple()
+                     for v in parity_subsets(largest, parity_voxels)}
+            runner = (ort_runner(proto.SerializeToString()) if flavour == "portable"
+                      else lambda inputs: run_plugins(proto, inputs))
+            runtime = "onnxruntime-cpu" if flavour == "portable" else "onnx.reference+edgeattn"
+            report = check_parity(onnx_path.name, runtime, stack, runner, cases, OUTPUT_NAMES)
+    result = {
+        "files": [onnx_path.name, PROFILE_FILE],
+        "input_names": stack_input_names(layout),
+        "output_names": OUTPUT_NAMES,
+        "dynamic_axes": stack_dynamic_axes(layout),
+        "parity": report.model_dump(),
+        "profile": profile.model_dump(),
+        "trtexec": profile.trtexec_args(),
+        "timings_s": steps.timings,
+    }
+    if not report.passed:
+        worst = report.worst()
+        raise ParityError(
+            f"{onnx_path.name} differs from torch: max abs {worst.max_abs:.3g} > {worst.atol:.3g} "
+            f"(cosine {worst.cosine:.6f})",
+            "Report this with the model name and flavour; the files were written for inspection.",
+        )
+    return result
+
+
+def export_stack(stack: torch.nn.Module, layout: DSVTLayout, example: StackInputs, flavour: str,
+                 opset: int) -> onnx.ModelProto:
+    """torch.onnx.export(dynamo=True) of the attention stack with named dynamic voxel and set counts."""
+    dims: dict[str, torch.export.Dim] = {}
+    dynamic_shapes = []
+    for name, axes in stack_dynamic_axes(layout).items():
+        dynamic_shapes.append({axis: dims.setdefault(dim, torch.export.Dim(dim, min=2, max=MAX_DIM))
+                               for axis, dim in axes.items()})
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            stack,
+            example.as_tuple(),
+            dynamo=True,
+            opset_version=opset,
+            input_names=stack_input_names(layout),
+            output_names=OUTPUT_NAMES,
+            dynamic_shapes=(tuple(dynamic_shapes),),
+            custom_translation_table=translation_table(flavour),
+            optimize=True,
+            verbose=False,
+        )
+    proto = program.model_proto
+    proto.producer_name = "edgeattn"
+    del proto.metadata_props[:]
+    if flavour == "portable":
+        onnx.checker.check_model(proto)
+    return proto
+
+
+def parity_subsets(voxels: Voxels, counts: tuple[int, ...]) -> list[Voxels]:
+    """The `n` voxels nearest the grid centre for each count (capped at the voxels available)."""
+    centre = (voxels.coords[:, 2:].float() - voxels.coords[:, 2:].float().mean(0)).norm(dim=1)
+    order = torch.argsort(centre, stable=True)
+    sizes = sorted({min(n, voxels.num_voxels) for n in counts})
+    return [voxels.subset(torch.sort(order[:n]).values) for n in sizes]
+
+
+def write_profile(path: Path, profile: TrtProfile) -> None:
+    """trt_profiles.json: dimension ranges, per-input shapes and the trtexec shape strings."""
+    data = {"profile": profile.model_dump(), "trtexec": profile.trtexec_args()}
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,74 @@
+"""torch → ONNX with the dynamo exporter: static or dynamic batch, optional op translation table."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from typing import Any
+
+import onnx
+import torch
+from torch import nn
+
+
+def export_onnx(
+    model: nn.Module,
+    example_inputs: tuple[torch.Tensor, ...],
+    *,
+    opset: int,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_batch: bool = False,
+    translation_table: dict[Any, Any] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> onnx.ModelProto:
+    """Export `model` in eval mode and return the optimised ONNX model (BatchNorm folded into convs).
+
+    The graph is deterministic for identical inputs: no timestamps or paths are written into it.
+    """
+    model = model.eval()
+    dynamic_shapes = None
+    if dynamic_batch:
+        batch = torch.export.Dim("batch", min=1, max=1024)
+        dynamic_shapes = tuple({0: batch} for _ in example_inputs)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model,
+            example_inputs,
+            dynamo=True,
+            opset_version=opset,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_shapes=dynamic_shapes,
+            custom_translation_table=translation_table,
+            optimize=True,
+            verbose=False,
+        )
+    proto = program.model_proto
+    _drop_volatile_metadata(proto)
+    proto.producer_name = "edgeattn"
+    del proto.metadata_props[:]
+    for key, value in sorted((metadata or {}).items()):
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+_VOLATILE_NODE_METADATA = ("pkg.torch.onnx.stack_trace",)
+"""Node metadata that embeds per-process counters (``<eval_with_key>.N``) and would break determinism."""
+
+
+def _drop_volatile_metadata(proto: onnx.ModelProto) -> None:
+    nodes = [*proto.graph.node, *(n for f in proto.functions for n in f.node)]
+    for node in nodes:
+        kept = [p for p in node.metadata_props if p.key not in _VOLATILE_NODE_METADATA]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+
+
+def save_onnx(proto: onnx.ModelProto, path) -> None:
+    """Serialize deterministically (single file; models here are far below the 2 GB protobuf limit)."""
+    with open(path, "wb") as handle:
+        handle.write(proto.SerializeToString(deterministic=True))

@@ -1,0 +1,81 @@
+"""Export a rewritten model in one ONNX flavour and run it without TensorRT.
+
+portable: standard ops only, run in ONNX Runtime. plugins: one edgeattn node per op call, run in
+`onnx.reference.ReferenceEvaluator` with the edgeattn reference ops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from edgeattn.errors import UsageError
+from edgeattn.ops.registry import Flavour, evaluator_ops, translation_table
+
+DEFAULT_OPSET = 18
+
+
+def export_flavour(
+    model: nn.Module, args: Sequence[torch.Tensor], flavour: Flavour,
+    opset: int = DEFAULT_OPSET,
+    optimize: bool = True,
+) -> onnx.ModelProto:
+    """Export `model(*args)` with torch.onnx (dynamo) in `flavour`; returns the ModelProto.
+
+    `optimize` runs the exporter's graph optimizer (constant folding, dead-code removal).
+    The exporter's console chatter is silenced; failures propagate.
+    """
+    table = translation_table(flavour)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model.eval(),
+            tuple(args),
+            dynamo=True,
+            opset_version=opset,
+            custom_translation_table=table,
+            optimize=optimize,
+            verbose=False,
+        )
+    return program.model_proto
+
+
+def run_portable(model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run a portable-flavour model in ONNX Runtime (CPU, deterministic single thread)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, dict(zip(names, inputs, strict=True)))
+
+
+def run_plugins(model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run a plugin-flavour model in onnx's ReferenceEvaluator with the edgeattn reference ops."""
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(model, new_ops=evaluator_ops())
+    names = [i.name for i in model.graph.input]
+    return evaluator.run(None, dict(zip(names, inputs, strict=True)))
+
+
+def run_flavour(
+    model: onnx.ModelProto, flavour: Flavour, inputs: Sequence[np.ndarray]
+) -> list[np.ndarray]:
+    """Run `model` with the runtime that checks `flavour`."""
+    if flavour == "portable":
+        return run_portable(model, inputs)
+    if flavour == "plugins":
+        return run_plugins(model, inputs)
+    raise UsageError(f"Unknown ONNX flavour {flavour!r}.", "Use 'portable' or 'plugins'.")

@@ -1,0 +1,18 @@
+"""SetAttention (DSVT): gather voxels into fixed-size sets, masked multi-head attention, gather back."""
+
+from edgeattn.ops.registry import OpDef
+from edgeattn.ops.set_attention import onnx as _onnx
+from edgeattn.ops.set_attention.evaluator import SetAttention
+from edgeattn.ops.set_attention.reference import set_attention
+from edgeattn.ops.set_attention.torch_op import set_attention_op
+
+OP_DEF = OpDef(
+    name=_onnx.OP_TYPE,
+    folder="set_attention",
+    torch_op=set_attention_op,
+    reference=set_attention,
+    portable=_onnx.portable,
+    plugin=_onnx.plugin,
+    evaluator=SetAttention,
+    schema=_onnx.SCHEMA,
+)

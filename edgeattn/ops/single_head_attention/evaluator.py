@@ -1,0 +1,18 @@
+"""SingleHeadAttention for `onnx.reference.ReferenceEvaluator`, from the fp32 reference."""
+
+from __future__ import annotations
+
+from onnx.reference.op_run import OpRun
+
+from edgeattn.ops._evaluator_common import from_numpy, to_numpy_like
+from edgeattn.ops.single_head_attention.reference import single_head_attention
+
+
+class SingleHeadAttention(OpRun):
+    """edgeattn::SingleHeadAttention evaluated with the reference math."""
+
+    op_domain = "edgeattn"
+
+    def _run(self, q, k, v, scale=None, plugin_namespace=None, plugin_version=None):
+        out = single_head_attention(from_numpy(q), from_numpy(k), from_numpy(v), float(scale))
+        return (to_numpy_like(out, v),)

@@ -1,0 +1,105 @@
+"""Triton SingleHeadAttention (SHViT SHSA core): one pass, online softmax, channel-first layout.
+
+The [B, D, N] tensors are passed to the shared attention kernel as single-head [B, 1, N, D] views
+(token and channel strides swapped), so no transpose or padding copy is made.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from edgeattn.kernels.attention import (
+    MAX_HEAD_DIM,
+    attention_forward,
+    attention_fwd_kernel,
+    attention_int8_forward,
+    attention_int8_kernel,
+)
+from edgeattn.kernels.runtime import FLOAT_DTYPES, device_refusal, dtype_refusal, raise_refusal
+
+
+def _head_view(x: Tensor) -> Tensor:
+    return x.transpose(1, 2).unsqueeze(1)
+
+
+def _shape_refusal(q: Tensor, k: Tensor, v: Tensor) -> str:
+    if q.dim() != 3 or k.dim() != 3 or v.dim() != 3:
+        return "q, k and v must be 3-D [B, D, N] (channels first)"
+    if q.shape != k.shape:
+        return f"q {tuple(q.shape)} and k {tuple(k.shape)} must have the same shape"
+    if v.shape[0] != q.shape[0] or v.shape[2] != q.shape[2]:
+        return f"v {tuple(v.shape)} must share batch and token count with q {tuple(q.shape)}"
+    if q.shape[1] > MAX_HEAD_DIM:
+        return f"q/k channel count {q.shape[1]} exceeds the kernel limit {MAX_HEAD_DIM}"
+    if min(q.shape) == 0 or v.shape[1] == 0:
+        return "empty tensors are not supported"
+    return ""
+
+
+def can_run(q: Tensor, k: Tensor, v: Tensor, scale: float) -> tuple[bool, str]:
+    """Whether the fp32/fp16 kernel accepts these inputs, and why not."""
+    reason = (_shape_refusal(q, k, v)
+              or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
+              or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
+              or device_refusal((q, k, v), attention_fwd_kernel))
+    return (not reason, reason or "ok")
+
+
+def single_head_attention(q: Tensor, k: Tensor, v: Tensor, scale: float,
+                          out: Tensor | None = None) -> Tensor:
+    """softmax(scale * q^T k) applied to v; q, k [B, Dqk, N], v [B, Dv, N] -> [B, Dv, N] (v's dtype)."""
+    ok, reason = can_run(q, k, v, scale)
+    raise_refusal("SingleHeadAttention", "" if ok else reason)
+    out = torch.empty_like(v) if out is None else out
+    attention_forward(_head_view(q), _head_view(k), _head_view(v), _head_view(out), scale)
+    return out
+
+
+def _scale_refusal(named: dict[str, Tensor | None], device: torch.device) -> str:
+    for name, scale in named.items():
+        if scale is None:
+            continue
+        if scale.dtype != torch.float32 or scale.numel() != 1:
+            return f"{name} must be a one-element float32 tensor (per tensor = per head)"
+        if scale.device != device:
+            return f"{name} is on {scale.device}, inputs on {device}"
+    return ""
+
+
+def can_run_int8(q: Tensor, k: Tensor, v: Tensor, scale: float, q_scale: Tensor,
+                 k_scale: Tensor, v_scale: Tensor | None = None,
+                 p_scale: Tensor | None = None) -> tuple[bool, str]:
+    """Whether the INT8 kernel accepts these inputs, and why not."""
+    v_int8 = v.dtype == torch.int8
+    reason = (_shape_refusal(q, k, v)
+              or dtype_refusal({"q": q, "k": k}, (torch.int8,))
+              or dtype_refusal({"v": v}, (torch.int8, *FLOAT_DTYPES))
+              or ("int8 v needs v_scale and p_scale" if v_int8 and (v_scale is None or p_scale is None)
+                  else "")
+              or _scale_refusal({"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale,
+                                 "p_scale": p_scale}, q.device)
+              or device_refusal((q, k, v), attention_int8_kernel))
+    return (not reason, reason or "ok")
+
+
+def single_head_attention_int8(q: Tensor, k: Tensor, v: Tensor, scale: float, q_scale: Tensor,
+                               k_scale: Tensor, v_scale: Tensor | None = None,
+                               p_scale: Tensor | None = None, out: Tensor | None = None,
+                               scores: Tensor | None = None) -> Tensor:
+    """INT8 SingleHeadAttention: int8 q, k [B, Dqk, N]; v int8 (with v_scale, p_scale) or float.
+
+    Output is float16 for int8 v, else v's dtype. `scores` ([B, N, N] int32) receives the
+    int32 q^T k accumulators when given.
+    """
+    ok, reason = can_run_int8(q, k, v, scale, q_scale, k_scale, v_scale, p_scale)
+    raise_refusal("SingleHeadAttention INT8", "" if ok else reason)
+    if out is None:
+        dtype = torch.float16 if v.dtype == torch.int8 else v.dtype
+        out = torch.empty(v.shape, dtype=dtype, device=v.device)
+    attention_int8_forward(_head_view(q), _head_view(k), _head_view(v), _head_view(out), scale,
+                           q_scale.reshape(1), k_scale.reshape(1),
+                           None if v_scale is None else v_scale.reshape(1),
+                           None if p_scale is None else p_scale.reshape(1),
+                           scores=None if scores is None else scores.unsqueeze(1))
+    return out

@@ -1,0 +1,186 @@
+"""Which model block and which kind of work an ONNX node belongs to.
+
+torch's dynamo exporter writes, per node, the module path (``pkg.torch.onnx.name_scopes``, e.g.
+``['', 'stages', 'stages.2', 'stages.2.blocks.1', ...]``) and the module classes
+(``pkg.torch.onnx.class_hierarchy``). From them a node gets a block ("stem", "stage 2", "head", ...)
+and a kind ("attention", "conv", "norm", "other"); nodes inside an edgeattn op module or in the
+``edgeattn`` domain are named after that op. ONNX Runtime renames nodes when it optimises a graph;
+``attribute_nodes`` maps the optimised graph back to the exported one through node and tensor names.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+import onnx
+
+EDGEATTN_DOMAIN = "edgeattn"
+KINDS = ("attention", "conv", "norm", "other")
+
+_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+_CLASSES_KEY = "pkg.torch.onnx.class_hierarchy"
+_STAGE = re.compile(r"^(?:stages?|layers?|blocks?|features)[._]?(\d+)$")
+_STEM_NAMES = ("stem", "patch_embed", "conv_stem", "bn1", "act1")
+_HEAD_NAMES = ("head", "classifier", "fc", "global_pool", "conv_head", "final_conv", "norm_pre", "norm",
+               "pre_logits", "head_drop", "act2", "flatten")
+_ATTENTION_CLASS = re.compile(r"(attention|attn|litemla|shsa|lowtention|dfc|lka|selfatt)", re.IGNORECASE)
+_CONV_OPS = {"Conv", "ConvTranspose", "FusedConv", "QLinearConv", "ConvInteger", "NhwcConv"}
+_NORM_OPS = {"BatchNormalization", "LayerNormalization", "GroupNormalization", "InstanceNormalization",
+             "SimplifiedLayerNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
+             "LpNormalization", "MeanVarianceNormalization"}
+_OP_PREFIXES = ("aten.", "prims.", "<built-in", "builtins.", "_operator.")
+_LAYOUT_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "Reshape"}
+_ORT_SUFFIX = re.compile(r"(_nchwc|_token_\d+|_fused|_output)$")
+
+
+@dataclass(frozen=True)
+class NodeOrigin:
+    """Where a node comes from in the torch model."""
+
+    block: str
+    kind: str
+    edgeattn_op: str | None
+    module: str
+
+
+UNKNOWN = NodeOrigin(block="other", kind="other", edgeattn_op=None, module="")
+
+
+def _literal_list(text: str) -> list[str]:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def block_from_scopes(scopes: list[str]) -> str:
+    """Block name from module paths (outermost first): "stem", "stage N", "head" or the top module."""
+    paths = [s for s in scopes if s]
+    if not paths:
+        return "other"
+    top = paths[0]
+    for path in paths[:2]:
+        parts = path.split(".")
+        for i in range(len(parts)):
+            match = _STAGE.match(".".join(parts[: i + 1]))
+            if match:
+                return f"stage {int(match.group(1))}"
+    if top in _STEM_NAMES or "stem" in top or top.startswith("patch_embed"):
+        return "stem"
+    if top in _HEAD_NAMES or top.startswith("head"):
+        return "head"
+    return top
+
+
+def _edgeattn_class(classes: list[str]) -> str | None:
+    for cls in reversed(classes):
+        if cls.startswith("edgeattn.ops."):
+            return cls.rsplit(".", 1)[-1]
+    return None
+
+
+def _module_paths(scopes: list[str]) -> list[str]:
+    """Module paths of a node; the exporter appends the node's own op name last, which is dropped."""
+    return [s for s in scopes[:-1] if s]
+
+
+def _module_classes(classes: list[str]) -> list[str]:
+    return [c for c in classes if not c.startswith(_OP_PREFIXES)]
+
+
+def origin_of(op_type: str, domain: str, scopes: list[str], classes: list[str]) -> NodeOrigin:
+    """Classify one node from its op type, domain and the exporter's scope metadata."""
+    paths = _module_paths(scopes)
+    modules = _module_classes(classes)
+    block = block_from_scopes(paths)
+    module = paths[-1] if paths else ""
+    if domain == EDGEATTN_DOMAIN:
+        return NodeOrigin(block, "attention", op_type, module)
+    op_class = _edgeattn_class(modules)
+    if op_class is not None:
+        return NodeOrigin(block, "attention", op_class, module)
+    if any(_ATTENTION_CLASS.search(c.rsplit(".", 1)[-1]) for c in modules):
+        return NodeOrigin(block, "attention", None, module)
+    if op_type in _CONV_OPS:
+        return NodeOrigin(block, "conv", None, module)
+    if op_type in _NORM_OPS or (modules and "Norm" in modules[-1].rsplit(".", 1)[-1]):
+        return NodeOrigin(block, "norm", None, module)
+    return NodeOrigin(block, "other", None, module)
+
+
+def node_origins(model: onnx.ModelProto) -> dict[str, NodeOrigin]:
+    """Origin of every named node of an exported graph (node name -> origin)."""
+    origins: dict[str, NodeOrigin] = {}
+    for node in model.graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        scopes = _literal_list(meta.get(_SCOPES_KEY, "[]"))
+        classes = _literal_list(meta.get(_CLASSES_KEY, "[]"))
+        if not scopes and node.domain != EDGEATTN_DOMAIN:
+            continue
+        origins[node.name] = origin_of(node.op_type, node.domain, scopes, classes)
+    return origins
+
+
+def attribute_nodes(exported: onnx.ModelProto, optimized: onnx.ModelProto) -> dict[str, NodeOrigin]:
+    """Origin of every node of ORT's optimised graph, traced back to the exported graph.
+
+    Matching order: same node name; the name without ORT's suffixes as an exported tensor; an output
+    tensor produced by an exported node; else the producer (then a consumer) in the optimised graph.
+    """
+    by_node = node_origins(exported)
+    by_tensor: dict[str, NodeOrigin] = {}
+    for node in exported.graph.node:
+        if node.name in by_node:
+            for tensor in node.output:
+                by_tensor[tensor] = by_node[node.name]
+
+    result: dict[str, NodeOrigin] = {}
+    for node in optimized.graph.node:
+        stripped = node.name
+        while _ORT_SUFFIX.search(stripped):
+            stripped = _ORT_SUFFIX.sub("", stripped)
+        found = by_node.get(node.name) or by_tensor.get(stripped) or by_node.get(stripped)
+        if found is None:
+            found = next((by_tensor[t] for t in node.output if t in by_tensor), None)
+        if found is not None:
+            result[node.name] = _retyped(found, node)
+    _propagate(optimized, result)
+    return result
+
+
+def _retyped(origin: NodeOrigin, node: onnx.NodeProto) -> NodeOrigin:
+    """Re-derive the kind from the optimised node's own op (ORT fuses Conv+Relu under the Relu's name)."""
+    if node.domain == EDGEATTN_DOMAIN:
+        return NodeOrigin(origin.block, "attention", origin.edgeattn_op or node.op_type, origin.module)
+    if origin.kind == "attention":
+        return origin
+    if node.op_type in _CONV_OPS:
+        kind = "conv"
+    elif node.op_type in _NORM_OPS or (origin.kind == "norm" and node.op_type not in _LAYOUT_OPS):
+        kind = "norm"
+    else:
+        kind = "other"
+    return NodeOrigin(origin.block, kind, origin.edgeattn_op, origin.module)
+
+
+def _propagate(optimized: onnx.ModelProto, result: dict[str, NodeOrigin]) -> None:
+    producer: dict[str, str] = {t: n.name for n in optimized.graph.node for t in n.output}
+    consumers: dict[str, list[str]] = {}
+    for node in optimized.graph.node:
+        for tensor in node.input:
+            consumers.setdefault(tensor, []).append(node.name)
+    nodes = list(optimized.graph.node)
+    for node in nodes:
+        if node.name in result:
+            continue
+        source = next((producer[t] for t in node.input if producer.get(t) in result), None)
+        if source is not None:
+            result[node.name] = _retyped(result[source], node)
+    for node in reversed(nodes):
+        if node.name in result:
+            continue
+        target = next((c for t in node.output for c in consumers.get(t, []) if c in result), None)
+        result[node.name] = _retyped(result[target], node) if target is not None else UNKNOWN

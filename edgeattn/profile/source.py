@@ -1,0 +1,129 @@
+"""What to profile: a bundle folder from ``edgeattn export``, an ONNX file, or a registry model name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from edgeattn.errors import UsageError
+
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.onnx"
+DEFAULT_SEED = 42
+
+
+@dataclass
+class ModelSource:
+    """A model ready for runners: an ONNX file and/or a torch module factory, with its input shapes."""
+
+    name: str
+    origin: str
+    """"bundle", "onnx" or "registry"."""
+    input_shapes: dict[str, tuple[int, ...]]
+    output_names: list[str]
+    onnx_path: Path | None = None
+    torch_factory: Callable[[], Any] | None = None
+    params: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.input_shapes)
+
+    def feeds(self, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
+        """Deterministic random float32 inputs (standard normal) for every input."""
+        rng = np.random.default_rng(seed)
+        return {n: rng.standard_normal(s, dtype=np.float32) for n, s in self.input_shapes.items()}
+
+
+def onnx_io(path: Path, batch: int) -> tuple[dict[str, tuple[int, ...]], list[str], int]:
+    """Input shapes (leading dynamic dim set to ``batch``), output names and parameter count of a model."""
+    model = onnx.load(str(path), load_external_data=False)
+    initializers = {i.name for i in model.graph.initializer}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for graph_input in model.graph.input:
+        if graph_input.name in initializers:
+            continue
+        dims = []
+        for axis, dim in enumerate(graph_input.type.tensor_type.shape.dim):
+            if dim.HasField("dim_value"):
+                dims.append(dim.dim_value)
+            elif axis == 0:
+                dims.append(batch)
+            else:
+                raise UsageError(f"input {graph_input.name!r} of {path} has a dynamic axis {axis} besides batch",
+                                 "export it with static spatial sizes (edgeattn export --resolution N)")
+        shapes[graph_input.name] = tuple(dims)
+    for name, shape in shapes.items():
+        if shape and shape[0] != batch:
+            raise UsageError(f"{path} has a fixed batch of {shape[0]} for input {name!r}, not {batch}",
+                             f"re-export with --dynamic-batch or --batch {batch}, or profile with --batch {shape[0]}")
+    params = sum(int(np.prod(i.dims)) for i in model.graph.initializer
+                 if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) and len(i.dims) > 0)
+    return shapes, [o.name for o in model.graph.output], params
+
+
+def _bundle_name(folder: Path) -> str:
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return folder.name
+    data = json.loads(manifest.read_text())
+    model = data.get("model")
+    return str(model.get("name", folder.name)) if isinstance(model, dict) else folder.name
+
+
+def _registry_torch_factory(name: str, seed: int) -> tuple[Callable[[], Any], tuple[int, int, int]]:
+    from edgeattn.backbones.registry import get_spec
+    from edgeattn.backbones.weights import create_model
+
+    spec = get_spec(name)
+
+    def build() -> Any:
+        return create_model(spec, seed=seed)[0]
+
+    return build, spec.input_size
+
+
+def resolve_source(bundle_or_model: str, batch: int, need_onnx: bool, workdir: Path,
+                   resolution: int | None = None, seed: int = 0) -> ModelSource:
+    """Turn the command-line argument into a ModelSource.
+
+    A folder must hold ``model.onnx`` (and usually ``manifest.json``); a ``.onnx`` path is used as is;
+    anything else is a registry model name, exported on the fly into ``workdir`` when an ONNX runner
+    needs it (``edgeattn.exporters.pipeline.export`` with a dynamic batch) and otherwise run in torch.
+    """
+    path = Path(bundle_or_model)
+    if path.is_dir():
+        model_path = path / MODEL_FILE
+        if not model_path.is_file():
+            raise UsageError(f"{path} has no {MODEL_FILE}", "pass a bundle folder made by `edgeattn export`")
+        shapes, outputs, params = onnx_io(model_path, batch)
+        return ModelSource(_bundle_name(path), "bundle", shapes, outputs, onnx_path=model_path, params=params)
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise UsageError(f"ONNX file not found: {path}", "check the path")
+        shapes, outputs, params = onnx_io(path, batch)
+        return ModelSource(path.stem, "onnx", shapes, outputs, onnx_path=path, params=params)
+
+    factory, input_size = _registry_torch_factory(bundle_or_model, seed)
+    size = resolution or input_size[-1]
+    module = factory()
+    params = sum(p.numel() for p in module.parameters())
+    source = ModelSource(bundle_or_model, "registry", {"image": (batch, input_size[0], size, size)}, ["logits"],
+                         torch_factory=factory, params=params)
+    if need_onnx:
+        from edgeattn.exporters.pipeline import export
+
+        bundle = export(bundle_or_model, target="cpu-x86", out=workdir / f"{bundle_or_model}-bundle",
+                        batch=batch, dynamic_batch=True, resolution=size, seed=seed, force=True)
+        source.onnx_path = Path(bundle.path) / MODEL_FILE
+        source.notes.append("exported on the fly with edgeattn.exporters.pipeline.export (portable ONNX)")
+        shapes, outputs, _ = onnx_io(source.onnx_path, batch)
+        source.input_shapes, source.output_names = shapes, outputs
+    return source

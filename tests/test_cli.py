@@ -1,0 +1,123 @@
+"""The CLI's error paths (one clear error, non-zero exit, no partial bundle) and determinism."""
+
+import json
+import subprocess
+
+import pytest
+import torch
+
+from edgeattn.backbones import create_model, get_spec
+
+FAST = ["--model", "efficientvit_b0", "--resolution", "96"]
+
+
+def _no_partial_output(folder):
+    parent = folder.parent
+    return not folder.exists() and not any(p.name.endswith(".partial") for p in parent.iterdir())
+
+
+def test_export_writes_a_bundle(run_cli, tmp_path):
+    out = tmp_path / "b"
+    result = run_cli("export", *FAST, "--target", "jetson", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert "parity ok" in result.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"].startswith("edgeattn export --model efficientvit_b0")
+
+
+def test_unknown_model_suggests(run_cli, tmp_path):
+    result = run_cli("export", "--model", "efficientvit_b9", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2
+    assert "unknown model 'efficientvit_b9'" in result.stderr and "efficientvit_b" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _no_partial_output(tmp_path / "x")
+
+
+def test_unknown_target_lists_targets(run_cli, tmp_path):
+    result = run_cli("export", *FAST, "--target", "xavier", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2
+    assert "jetson-orin-nano" in result.stderr
+
+
+def test_resolution_not_multiple_of_stride(run_cli, tmp_path):
+    result = run_cli("export", "--model", "efficientvit_b0", "--resolution", "100", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2
+    assert "multiple of" in result.stderr and "96" in result.stderr
+
+
+@pytest.mark.parametrize("case", ["missing", "not-a-checkpoint", "wrong-keys"])
+def test_bad_checkpoints(run_cli, tmp_path, case):
+    path = tmp_path / "w.pth"
+    if case == "not-a-checkpoint":
+        path.write_bytes(b"\x00garbage")
+    elif case == "wrong-keys":
+        torch.save({"conv.weight": torch.zeros(1), "head.bias": torch.zeros(2)}, path)
+    out = tmp_path / "x"
+    result = run_cli("export", *FAST, "--checkpoint", str(path), "--out", str(out))
+    assert result.exit_code == 1
+    expected = {"missing": "not found", "not-a-checkpoint": "not a readable checkpoint",
+                "wrong-keys": "missing (" }[case]
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _no_partial_output(out)
+
+
+def test_existing_folder_needs_force(run_cli, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = run_cli("export", *FAST, "--out", str(out))
+    assert result.exit_code == 2 and "--force" in result.stderr
+    assert (out / "keep.txt").read_text() == "mine"
+    result = run_cli("export", *FAST, "--out", str(out), "--force")
+    assert result.exit_code == 0 and not (out / "keep.txt").exists()
+
+
+def test_nan_output_is_refused(run_cli, tmp_path):
+    model, _ = create_model(get_spec("efficientvit_b0"))
+    state = model.state_dict()
+    state["head.classifier.4.bias"][0] = float("nan")
+    path = tmp_path / "nan.pth"
+    torch.save(state, path)
+    out = tmp_path / "x"
+    result = run_cli("export", *FAST, "--checkpoint", str(path), "--out", str(out))
+    assert result.exit_code == 1
+    assert "NaN/Inf" in result.stderr
+    assert _no_partial_output(out)
+
+
+def test_export_is_deterministic(run_cli, tmp_path):
+    first, second = tmp_path / "one" / "b", tmp_path / "two" / "b"
+    for out in (first, second):
+        assert run_cli("export", *FAST, "--out", str(out)).exit_code == 0
+    for name in ("model.onnx", "parity.json", "build_engine.sh", "README.md"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    strip = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k != "command"}
+    assert strip(first / "manifest.json") == strip(second / "manifest.json")
+
+
+def test_same_flags_give_byte_identical_manifest(run_cli, tmp_path):
+    out = tmp_path / "b"
+    runs = []
+    for _ in range(2):
+        assert run_cli("export", *FAST, "--out", str(out), "--force").exit_code == 0
+        runs.append(((out / "manifest.json").read_bytes(), (out / "model.onnx").read_bytes()))
+    assert runs[0] == runs[1]
+
+
+def test_build_script_is_valid_bash_and_explains_missing_trtexec(run_cli, tmp_path):
+    out = tmp_path / "b"
+    assert run_cli("export", *FAST, "--out", str(out)).exit_code == 0
+    script = out / "build_engine.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    result = subprocess.run([str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "TRTEXEC": "/nonexistent/trtexec"})
+    assert result.returncode == 1 and "trtexec not found" in result.stderr
+    result = subprocess.run([str(script), "fp8"], capture_output=True, text=True)
+    assert result.returncode == 2
+
+
+def test_models_and_targets_tables(run_cli):
+    result = run_cli("models")
+    assert result.exit_code == 0 and "shvit_s4" in result.stdout and "0.986" in result.stdout
+    result = run_cli("targets")
+    assert result.exit_code == 0 and "jetson-thor" in result.stdout

@@ -1,0 +1,76 @@
+"""Every registry model exports and matches torch on ONNX Runtime (small resolutions keep this fast)."""
+
+import json
+
+import onnx
+import pytest
+
+from edgeattn.backbones import list_models
+from edgeattn.exporters.pipeline import ExportConfig, run_export
+
+IMAGE_MODELS = [spec for spec in list_models() if spec.input_kind == "image"]
+DEFAULT_RESOLUTION = ["shvit_s4", "efficientvit_b1", "lowformer_b1", "ghostnetv2_100"]
+
+
+def _export(tmp_path, name, **options):
+    return run_export(ExportConfig(model=name, target="jetson", out=tmp_path / name, **options),
+                      show_progress=False)
+
+
+@pytest.mark.parametrize("spec", IMAGE_MODELS, ids=lambda s: s.name)
+def test_export_and_ort_parity(tmp_path, spec):
+    bundle = _export(tmp_path, spec.name, resolution=spec.test_resolution)
+    assert bundle.parity[0].passed
+    assert len(bundle.parity[0].cases) >= 5
+    graph = onnx.load(bundle.path / "model.onnx")
+    ops = {node.op_type for node in graph.graph.node}
+    assert "BatchNormalization" not in ops, "BatchNorm must be folded into the convolutions"
+    assert graph.opset_import[0].version >= 17
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", DEFAULT_RESOLUTION)
+def test_export_at_default_resolution(tmp_path, name):
+    bundle = _export(tmp_path, name)
+    assert bundle.parity[0].passed
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    assert manifest["input"]["preprocessing"]["resolution"] == bundle.manifest["input"]["shape"][-1]
+
+
+def test_manifest_records_inputs_weights_and_files(tmp_path):
+    bundle = _export(tmp_path, "efficientvit_b0", resolution=96)
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    assert manifest["weights"] == {"kind": "random-init", "seed": 0}
+    assert manifest["input"]["shape"] == [1, 3, 96, 96]
+    assert manifest["target"]["name"] == "jetson-orin"
+    assert {"torch", "timm", "onnx", "onnxruntime"} <= set(manifest["tools"])
+    listed = {f["path"] for f in manifest["files"]}
+    assert {"model.onnx", "parity.json", "build_engine.sh", "README.md"} <= listed
+    on_disk = {p.name for p in bundle.path.iterdir()} - {"manifest.json"}
+    assert listed == on_disk
+
+
+def test_dynamic_batch_runs_any_batch(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from edgeattn.backbones import create_model, get_spec
+
+    bundle = _export(tmp_path, "shvit_s1", resolution=96, dynamic_batch=True)
+    session = ort.InferenceSession(str(bundle.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    model, _ = create_model(get_spec("shvit_s1"))
+    x = torch.randn(3, 3, 96, 96, generator=torch.Generator().manual_seed(42))
+    with torch.no_grad():
+        ref = model(x).numpy()
+    got = session.run(None, {"image": x.numpy()})[0]
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=1e-4 * max(1.0, float(np.abs(ref).max())), rtol=0)
+    assert "--maxShapes=image:32x3x96x96" in (bundle.path / "build_engine.sh").read_text()
+
+
+def test_cpu_target_has_no_engine_script(tmp_path):
+    bundle = run_export(ExportConfig(model="efficientvit_b0", target="cpu-x86", out=tmp_path / "cpu", resolution=96),
+                        show_progress=False)
+    assert not (bundle.path / "build_engine.sh").exists()
+    assert "onnxruntime" in (bundle.path / "README.md").read_text()
