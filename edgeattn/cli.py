@@ -44,15 +44,18 @@ def export(
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="export a dynamic batch axis"),
     opset: Optional[int] = typer.Option(None, min=17, help="ONNX opset [default: the model's, 18]"),
     seed: int = typer.Option(0, help="seed for random-init weights when no checkpoint is given"),
+    flavour: Flavour = typer.Option(Flavour.both, help="portable (standard ops), plugins (edgeattn nodes) or both"),
+    allow_unsupported: bool = typer.Option(False, "--allow-unsupported",
+                                           help="write the bundle even if TensorRT's parser would reject a node"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
 ) -> None:
-    """Export MODEL for TARGET: ONNX + parity check + TensorRT build recipe in one folder."""
+    """Export MODEL for TARGET: portable and plugin ONNX, parity checks, TensorRT lint and build recipe."""
     from edgeattn.exporters.pipeline import ExportConfig, run_export
 
     config = ExportConfig(
         model=model, target=target, out=out, checkpoint=checkpoint, pretrained=pretrained,
         resolution=resolution, batch=batch, dynamic_batch=dynamic_batch, opset=opset, seed=seed,
-        force=force, command=_command_line(),
+        flavour=flavour.value, allow_unsupported=allow_unsupported, force=force, command=_command_line(),
     )
     bundle = run_export(config)
     for report in bundle.parity:

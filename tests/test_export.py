@@ -18,14 +18,20 @@ def _export(tmp_path, name, **options):
 
 
 @pytest.mark.parametrize("spec", IMAGE_MODELS, ids=lambda s: s.name)
-def test_export_and_ort_parity(tmp_path, spec):
+def test_export_both_flavours_with_parity(tmp_path, spec):
     bundle = _export(tmp_path, spec.name, resolution=spec.test_resolution)
-    assert bundle.parity[0].passed
-    assert len(bundle.parity[0].cases) >= 5
-    graph = onnx.load(bundle.path / "model.onnx")
-    ops = {node.op_type for node in graph.graph.node}
-    assert "BatchNormalization" not in ops, "BatchNorm must be folded into the convolutions"
-    assert graph.opset_import[0].version >= 17
+    assert [p.graph for p in bundle.parity] == ["model.onnx", "model.plugins.onnx"]
+    assert all(p.passed and len(p.cases) >= 5 for p in bundle.parity)
+    portable = onnx.load(bundle.path / "model.onnx")
+    portable_ops = {node.op_type for node in portable.graph.node}
+    assert all(node.domain in ("", "ai.onnx") for node in portable.graph.node)
+    assert "BatchNormalization" not in portable_ops, "BatchNorm must be folded into the convolutions"
+    assert portable.opset_import[0].version >= 17
+    plugins = onnx.load(bundle.path / "model.plugins.onnx")
+    plugin_ops = {node.op_type for node in plugins.graph.node if node.domain == "edgeattn"}
+    assert plugin_ops == set(spec.ops)
+    assert {entry["op_type"] for entry in bundle.manifest["ops"]} == set(spec.ops)
+    assert all(report["ok"] for report in bundle.manifest["trt_lint"].values())
 
 
 @pytest.mark.slow
@@ -45,7 +51,8 @@ def test_manifest_records_inputs_weights_and_files(tmp_path):
     assert manifest["target"]["name"] == "jetson-orin"
     assert {"torch", "timm", "onnx", "onnxruntime"} <= set(manifest["tools"])
     listed = {f["path"] for f in manifest["files"]}
-    assert {"model.onnx", "parity.json", "build_engine.sh", "README.md"} <= listed
+    assert {"model.onnx", "model.plugins.onnx", "parity.json", "trt_lint.json", "build_engine.sh",
+            "README.md"} <= listed
     on_disk = {p.name for p in bundle.path.iterdir()} - {"manifest.json"}
     assert listed == on_disk
 
@@ -57,7 +64,7 @@ def test_dynamic_batch_runs_any_batch(tmp_path):
 
     from edgeattn.backbones import create_model, get_spec
 
-    bundle = _export(tmp_path, "shvit_s1", resolution=96, dynamic_batch=True)
+    bundle = _export(tmp_path, "shvit_s1", resolution=96, dynamic_batch=True, flavour="portable")
     session = ort.InferenceSession(str(bundle.path / "model.onnx"), providers=["CPUExecutionProvider"])
     model, _ = create_model(get_spec("shvit_s1"))
     x = torch.randn(3, 3, 96, 96, generator=torch.Generator().manual_seed(42))
@@ -74,3 +81,21 @@ def test_cpu_target_has_no_engine_script(tmp_path):
                         show_progress=False)
     assert not (bundle.path / "build_engine.sh").exists()
     assert "onnxruntime" in (bundle.path / "README.md").read_text()
+
+
+def test_lint_errors_stop_the_export_unless_allowed():
+    from edgeattn.errors import EdgeattnError
+    from edgeattn.exporters.pipeline import _require_lint
+    from edgeattn.exporters.trt_lint import lint, unsupported_example_model
+
+    report = lint(unsupported_example_model(), ["10.3", "11"])
+    assert not report.ok
+    with pytest.raises(EdgeattnError, match="TensorRT cannot parse"):
+        _require_lint({"plugins": report}, allow_unsupported=False)
+    _require_lint({"plugins": report}, allow_unsupported=True)
+
+
+def test_portable_only_flavour(tmp_path):
+    bundle = _export(tmp_path, "ghostnetv2_100", resolution=96, flavour="portable")
+    assert not (bundle.path / "model.plugins.onnx").exists()
+    assert bundle.manifest["flavours"] == ["portable"] and bundle.manifest["ops"] == []

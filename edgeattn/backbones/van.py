@@ -166,7 +166,8 @@ class VAN(nn.Module):
         self.global_pool = global_pool
         self.drop_rate = drop_rate
         self.feature_info: list[dict[str, Any]] = []
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        total = sum(depths)
+        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         stages = []
         in_chs, reduction = in_chans, 1
         for i, (dim, depth) in enumerate(zip(embed_dims, depths)):

@@ -20,7 +20,7 @@ import torch
 
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.errors import ParityError, UsageError
-from edgeattn.exporters.parity import check_parity, ort_runner
+from edgeattn.exporters.parity import check_parity, ort_runner, torch_outputs
 from edgeattn.exporters.progress import Steps
 from edgeattn.lidar.inputs import StackInputs, build_stack_inputs, stack_dynamic_axes, stack_input_names
 from edgeattn.lidar.layout import DSVTLayout
@@ -82,7 +82,8 @@ def export_dsvt(
             runner = (ort_runner(proto.SerializeToString()) if flavour == "portable"
                       else lambda inputs: run_plugins(proto, inputs))
             runtime = "onnxruntime-cpu" if flavour == "portable" else "onnx.reference+edgeattn"
-            report = check_parity(onnx_path.name, runtime, stack, runner, cases, OUTPUT_NAMES)
+            reference = {label: torch_outputs(stack, inputs) for label, inputs in cases.items()}
+            report = check_parity(onnx_path.name, runtime, reference, runner, cases, OUTPUT_NAMES)
     result = {
         "files": [onnx_path.name, PROFILE_FILE],
         "input_names": stack_input_names(layout),

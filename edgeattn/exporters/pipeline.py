@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import copy
 import platform
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
+import onnx
 import torch
+from onnx.reference import ReferenceEvaluator
 from pydantic import BaseModel, ConfigDict, Field
 
 import edgeattn
 from edgeattn.backbones import ModelSpec, WeightsInfo, create_model, get_spec
-from edgeattn.errors import ParityError, UsageError
+from edgeattn.errors import EdgeattnError, ParityError, UsageError
 from edgeattn.exporters import bundle as bundle_io
 from edgeattn.exporters.build_script import render_build_script
 from edgeattn.exporters.bundle_readme import render_bundle_readme
 from edgeattn.exporters.onnx import export_onnx, save_onnx
-from edgeattn.exporters.parity import ParityReport, check_parity, ort_runner
+from edgeattn.exporters.parity import ParityReport, check_parity, ort_runner, torch_outputs
 from edgeattn.exporters.progress import Steps
 from edgeattn.exporters.targets import TargetProfile, get_target
+from edgeattn.exporters.trt_lint import LintReport, lint
 from edgeattn.images import photo_batches
+from edgeattn.ops import evaluator_ops, ops_used, translation_table
+from edgeattn.ops.rewrite import rewrite_model
 
+FLAVOUR_CHOICES = {"portable": ("portable",), "plugins": ("plugins",), "both": ("portable", "plugins")}
+FLAVOUR_FILES = {"portable": "model.onnx", "plugins": "model.plugins.onnx"}
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 RANDOM_INPUT_SEED = 1234
@@ -43,6 +51,8 @@ class ExportConfig(BaseModel):
     dynamic_batch: bool = False
     max_batch: int = Field(32, ge=1, description="upper bound of the TensorRT profile with --dynamic-batch")
     opset: int | None = Field(None, ge=17)
+    flavour: Literal["portable", "plugins", "both"] = "both"
+    allow_unsupported: bool = Field(False, description="write the bundle even if the TensorRT lint finds errors")
     force: bool = False
     command: str | None = Field(None, description="the command line recorded in the manifest")
 
@@ -72,26 +82,52 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
     bundle_io.check_destination(out, config.force)
     opset = config.opset or spec.opset
     input_shape = (config.batch, 3, resolution, resolution)
+    flavours = FLAVOUR_CHOICES[config.flavour]
+    trt_versions = [line.version for line in target.tensorrt]
 
-    steps = Steps(["load model", "export ONNX", "check parity (ONNX Runtime)", "write bundle"], show_progress)
+    step_names = ["load model", "rewrite attention into edgeattn ops"]
+    for flavour in flavours:
+        step_names += [f"export {flavour} ONNX", f"check {flavour} parity"]
+    step_names += ["lint for TensorRT"] if trt_versions else []
+    step_names += ["write bundle"]
+    graphs: dict[str, bytes] = {}
+    parity: list[ParityReport] = []
+    lint_reports: dict[str, LintReport] = {}
+    steps = Steps(step_names, show_progress)
     with steps:
         with steps.step("load model"):
             model, weights = create_model(spec, config.checkpoint, config.pretrained, config.seed)
-        with steps.step("export ONNX"):
-            example = torch.zeros(input_shape)
-            proto = export_onnx(model, (example,), opset=opset, input_names=[INPUT_NAME],
-                                output_names=[OUTPUT_NAME], dynamic_batch=config.dynamic_batch,
-                                metadata={"edgeattn.model": spec.name, "edgeattn.flavour": "portable"})
-            onnx_bytes = proto.SerializeToString(deterministic=True)
-        with steps.step("check parity (ONNX Runtime)"):
             cases = _parity_cases(spec, resolution, config.batch)
-            parity = check_parity("model.onnx", _ort_label(), model, ort_runner(onnx_bytes),
-                                  cases, [OUTPUT_NAME])
-            _require(parity)
+            reference = {label: torch_outputs(model, inputs) for label, inputs in cases.items()}
+        with steps.step("rewrite attention into edgeattn ops"):
+            rewritten, swaps = rewrite_model(copy.deepcopy(model))
+        for flavour in flavours:
+            with steps.step(f"export {flavour} ONNX"):
+                proto = export_onnx(rewritten, (torch.zeros(input_shape),), opset=opset,
+                                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                    dynamic_batch=config.dynamic_batch,
+                                    translation_table=translation_table(flavour),
+                                    metadata={"edgeattn.model": spec.name, "edgeattn.flavour": flavour})
+                graphs[flavour] = proto.SerializeToString(deterministic=True)
+            with steps.step(f"check {flavour} parity"):
+                runtime, runner = _parity_runner(flavour, graphs[flavour])
+                report = check_parity(FLAVOUR_FILES[flavour], runtime, reference, runner, cases, [OUTPUT_NAME])
+                _require(report)
+                parity.append(report)
+        if trt_versions:
+            with steps.step("lint for TensorRT"):
+                for flavour in flavours:
+                    lint_reports[flavour] = lint(onnx.load_from_string(graphs[flavour]), trt_versions)
+                _require_lint(lint_reports, config.allow_unsupported)
         with steps.step("write bundle"):
+            ops = ops_used(onnx.load_from_string(graphs["plugins"])) if "plugins" in graphs else []
             with bundle_io.atomic_folder(out, config.force) as staging:
-                save_onnx(proto, staging / "model.onnx")
-                bundle_io.write_json(staging / "parity.json", [parity.model_dump()])
+                for flavour, data in graphs.items():
+                    (staging / FLAVOUR_FILES[flavour]).write_bytes(data)
+                bundle_io.write_json(staging / "parity.json", [p.model_dump() for p in parity])
+                if lint_reports:
+                    bundle_io.write_json(staging / "trt_lint.json",
+                                         {f: r.model_dump(mode="json") for f, r in lint_reports.items()})
                 if target.tensorrt:
                     script = staging / "build_engine.sh"
                     script.write_text(render_build_script(spec.name, target, INPUT_NAME, input_shape,
@@ -101,10 +137,33 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
                 files = sorted(p.name for p in staging.iterdir()) + ["README.md", bundle_io.MANIFEST]
                 (staging / "README.md").write_text(render_bundle_readme(
                     spec, target, files, input_shape, weights.describe(), _summary(parity)))
-                manifest = _manifest(config, spec, target, weights, input_shape, opset, [parity],
+                manifest = _manifest(config, spec, target, weights, input_shape, opset, parity,
                                      bundle_io.file_table(staging))
+                manifest.update(ops=ops, rewrites=swaps, flavours=list(graphs),
+                                trt_lint={f: {"ok": r.ok, "errors": len(r.errors), "findings": len(r.findings)}
+                                          for f, r in lint_reports.items()})
                 bundle_io.write_json(staging / bundle_io.MANIFEST, manifest)
-    return Bundle(path=out, manifest=manifest, parity=[parity])
+    return Bundle(path=out, manifest=manifest, parity=parity)
+
+
+def _parity_runner(flavour: str, data: bytes) -> tuple[str, Callable]:
+    if flavour == "portable":
+        return _ort_label(), ort_runner(data)
+    evaluator = ReferenceEvaluator(onnx.load_from_string(data), new_ops=evaluator_ops())
+    names = list(evaluator.input_names)
+    return (f"onnx {onnx.__version__} ReferenceEvaluator + edgeattn reference ops",
+            lambda inputs: evaluator.run(None, dict(zip(names, inputs))))
+
+
+def _require_lint(reports: dict[str, LintReport], allow_unsupported: bool) -> None:
+    errors = [(flavour, f) for flavour, r in reports.items() for f in r.errors]
+    if errors and not allow_unsupported:
+        flavour, first = errors[0]
+        raise EdgeattnError(
+            f"{len(errors)} node(s) TensorRT cannot parse, e.g. {first.node} ({first.op}) in the {flavour} "
+            f"flavour: {first.reason}",
+            "Nothing was written. Pass --allow-unsupported to write the bundle anyway (trt_lint.json lists all).",
+        )
 
 
 def _check_resolution(spec: ModelSpec, resolution: int | None) -> int:
@@ -138,11 +197,15 @@ def _require(parity: ParityReport) -> None:
         )
 
 
-def _summary(parity: ParityReport) -> str:
-    worst = parity.worst()
-    return (f"`{parity.graph}` on {parity.runtime} vs torch fp32 over {len(parity.cases)} inputs "
-            f"(real photos + random): worst max abs {worst.max_abs:.2e} (allowed {worst.atol:.1e}), "
-            f"cosine >= {min(o.cosine for c in parity.cases for o in c.outputs):.7f}. Details: `parity.json`.")
+def _summary(reports: list[ParityReport]) -> str:
+    lines = []
+    for parity in reports:
+        worst = parity.worst()
+        lines.append(
+            f"- `{parity.graph}` on {parity.runtime} vs torch fp32 over {len(parity.cases)} inputs (real photos + "
+            f"random): worst max abs {worst.max_abs:.2e} (allowed {worst.atol:.1e}), cosine >= "
+            f"{min(o.cosine for c in parity.cases for o in c.outputs):.7f}.")
+    return "\n".join(lines + ["Details: `parity.json`."])
 
 
 def _ort_label() -> str:

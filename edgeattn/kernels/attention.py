@@ -24,42 +24,79 @@ MAX_HEAD_DIM = 256
 
 @triton.jit
 def attention_fwd_kernel(
-    q_ptr, k_ptr, v_ptr, bias_ptr, mask_ptr,
-    N, M, D, DV, H,
-    s_qb, s_qh, s_qn, s_qd,
-    s_kb, s_kh, s_km, s_kd,
-    s_vb, s_vh, s_vm, s_vd,
-    s_bb, s_bh, s_bn, s_bm,
-    s_mb, s_mm,
-    s_ob, s_oh, s_on, s_od,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    bias_ptr,
+    mask_ptr,
+    N,
+    M,
+    D,
+    DV,
+    H,
+    s_qb,
+    s_qh,
+    s_qn,
+    s_qd,
+    s_kb,
+    s_kh,
+    s_km,
+    s_kd,
+    s_vb,
+    s_vh,
+    s_vm,
+    s_vd,
+    s_bb,
+    s_bh,
+    s_bn,
+    s_bm,
+    s_mb,
+    s_mm,
+    s_ob,
+    s_oh,
+    s_on,
+    s_od,
     o_ptr,
-    SCALE: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    SCALE: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_DV: tl.constexpr,
 ):
-    """One pass, online softmax (fp32 statistics and accumulator); grid (N blocks, B*H, Dv blocks)."""
-    pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
+    """One pass, online softmax (fp32 statistics, accumulator); grid (B*H, N blocks, Dv blocks)."""
+    pid_bh = tl.program_id(0)
+    pid_m = tl.program_id(1)
     pid_dv = tl.program_id(2)
     b = pid_bh // H
     h = pid_bh % H
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = pid_dv * BLOCK_DV + tl.arange(0, BLOCK_DV)
-    q = tl.load(q_ptr + b * s_qb + h * s_qh + offs_m[:, None] * s_qn + offs_d[None, :] * s_qd,
-                mask=(offs_m[:, None] < N) & (offs_d[None, :] < D), other=0.0)
+    q = tl.load(
+        q_ptr + b * s_qb + h * s_qh + offs_m[:, None] * s_qn + offs_d[None, :] * s_qd,
+        mask=(offs_m[:, None] < N) & (offs_d[None, :] < D),
+        other=0.0,
+    )
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)
     for start in range(0, M, BLOCK_N):
         offs_n = start + tl.arange(0, BLOCK_N)
         key_ok = offs_n < M
-        k = tl.load(k_ptr + b * s_kb + h * s_kh + offs_d[:, None] * s_kd + offs_n[None, :] * s_km,
-                    mask=(offs_d[:, None] < D) & key_ok[None, :], other=0.0)
+        k = tl.load(
+            k_ptr + b * s_kb + h * s_kh + offs_d[:, None] * s_kd + offs_n[None, :] * s_km,
+            mask=(offs_d[:, None] < D) & key_ok[None, :],
+            other=0.0,
+        )
         s = tl.dot(q, k, input_precision="ieee") * (SCALE * 1.4426950408889634)
         if HAS_BIAS:
-            bias = tl.load(bias_ptr + b * s_bb + h * s_bh + offs_m[:, None] * s_bn
-                           + offs_n[None, :] * s_bm,
-                           mask=(offs_m[:, None] < N) & key_ok[None, :], other=0.0)
+            bias = tl.load(
+                bias_ptr + b * s_bb + h * s_bh + offs_m[:, None] * s_bn + offs_n[None, :] * s_bm,
+                mask=(offs_m[:, None] < N) & key_ok[None, :],
+                other=0.0,
+            )
             s += bias.to(tl.float32) * 1.4426950408889634
         if HAS_MASK:
             valid = tl.load(mask_ptr + b * s_mb + offs_n * s_mm, mask=key_ok, other=0)
@@ -70,30 +107,64 @@ def attention_fwd_kernel(
         alpha = tl.exp2(m_i - m_safe)
         p = tl.exp2(s - m_safe[:, None])
         l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(v_ptr + b * s_vb + h * s_vh + offs_n[:, None] * s_vm + offs_dv[None, :] * s_vd,
-                    mask=(offs_n[:, None] < M) & (offs_dv[None, :] < DV), other=0.0)
+        v = tl.load(
+            v_ptr + b * s_vb + h * s_vh + offs_n[:, None] * s_vm + offs_dv[None, :] * s_vd,
+            mask=(offs_n[:, None] < M) & (offs_dv[None, :] < DV),
+            other=0.0,
+        )
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
         m_i = m_new
     out = acc / tl.where(l_i > 0, l_i, 1.0)[:, None]
-    tl.store(o_ptr + b * s_ob + h * s_oh + offs_m[:, None] * s_on + offs_dv[None, :] * s_od,
-             out.to(o_ptr.dtype.element_ty),
-             mask=(offs_m[:, None] < N) & (offs_dv[None, :] < DV))
+    tl.store(
+        o_ptr + b * s_ob + h * s_oh + offs_m[:, None] * s_on + offs_dv[None, :] * s_od,
+        out.to(o_ptr.dtype.element_ty),
+        mask=(offs_m[:, None] < N) & (offs_dv[None, :] < DV),
+    )
 
 
 @triton.jit
-def _int8_scores(q, k_ptr, qk_scale, b, h, offs_m, offs_d, offs_n, N, M, D,
-                 s_kb, s_kh, s_km, s_kd, bias_ptr, s_bb, s_bh, s_bn, s_bm, mask_ptr, s_mb, s_mm,
-                 HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr):
+def _int8_scores(
+    q,
+    k_ptr,
+    qk_scale,
+    b,
+    h,
+    offs_m,
+    offs_d,
+    offs_n,
+    N,
+    M,
+    D,
+    s_kb,
+    s_kh,
+    s_km,
+    s_kd,
+    bias_ptr,
+    s_bb,
+    s_bh,
+    s_bn,
+    s_bm,
+    mask_ptr,
+    s_mb,
+    s_mm,
+    HAS_BIAS: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+):
     """int32 Q.K^T of one key block, and its log2-domain fp32 scores with -inf on invalid keys."""
     key_ok = offs_n < M
-    k = tl.load(k_ptr + b * s_kb + h * s_kh + offs_d[:, None] * s_kd + offs_n[None, :] * s_km,
-                mask=(offs_d[:, None] < D) & key_ok[None, :], other=0)
+    k = tl.load(
+        k_ptr + b * s_kb + h * s_kh + offs_d[:, None] * s_kd + offs_n[None, :] * s_km,
+        mask=(offs_d[:, None] < D) & key_ok[None, :],
+        other=0,
+    )
     acc = tl.dot(q, k, out_dtype=tl.int32)
     s = acc.to(tl.float32) * qk_scale
     if HAS_BIAS:
-        bias = tl.load(bias_ptr + b * s_bb + h * s_bh + offs_m[:, None] * s_bn
-                       + offs_n[None, :] * s_bm,
-                       mask=(offs_m[:, None] < N) & key_ok[None, :], other=0.0)
+        bias = tl.load(
+            bias_ptr + b * s_bb + h * s_bh + offs_m[:, None] * s_bn + offs_n[None, :] * s_bm,
+            mask=(offs_m[:, None] < N) & key_ok[None, :],
+            other=0.0,
+        )
         s += bias.to(tl.float32) * 1.4426950408889634
     if HAS_MASK:
         valid = tl.load(mask_ptr + b * s_mb + offs_n * s_mm, mask=key_ok, other=0)
@@ -104,19 +175,57 @@ def _int8_scores(q, k_ptr, qk_scale, b, h, offs_m, offs_d, offs_n, N, M, D,
 
 @triton.jit
 def attention_int8_kernel(
-    q_ptr, k_ptr, v_ptr, bias_ptr, mask_ptr, q_scale_ptr, k_scale_ptr, v_scale_ptr, p_scale_ptr,
-    N, M, D, DV, H,
-    s_qb, s_qh, s_qn, s_qd,
-    s_kb, s_kh, s_km, s_kd,
-    s_vb, s_vh, s_vm, s_vd,
-    s_bb, s_bh, s_bn, s_bm,
-    s_mb, s_mm,
-    s_ob, s_oh, s_on, s_od,
-    s_sb, s_sh, s_sn, s_sm,
-    o_ptr, scores_ptr,
-    SCALE: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr,
-    V_INT8: tl.constexpr, STORE_SCORES: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    bias_ptr,
+    mask_ptr,
+    q_scale_ptr,
+    k_scale_ptr,
+    v_scale_ptr,
+    p_scale_ptr,
+    N,
+    M,
+    D,
+    DV,
+    H,
+    s_qb,
+    s_qh,
+    s_qn,
+    s_qd,
+    s_kb,
+    s_kh,
+    s_km,
+    s_kd,
+    s_vb,
+    s_vh,
+    s_vm,
+    s_vd,
+    s_bb,
+    s_bh,
+    s_bn,
+    s_bm,
+    s_mb,
+    s_mm,
+    s_ob,
+    s_oh,
+    s_on,
+    s_od,
+    s_sb,
+    s_sh,
+    s_sn,
+    s_sm,
+    o_ptr,
+    scores_ptr,
+    SCALE: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    V_INT8: tl.constexpr,
+    STORE_SCORES: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_DV: tl.constexpr,
 ):
     """INT8 attention, two passes so P is quantized after normalisation (as the Q/DQ graph does).
 
@@ -125,29 +234,62 @@ def attention_int8_kernel(
     dequantized by p_scale[h] * v_scale[h]; otherwise P.V runs in V's float dtype.
     STORE_SCORES writes the int32 Q.K^T accumulators (for bit-exact tests).
     """
-    pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
+    pid_bh = tl.program_id(0)
+    pid_m = tl.program_id(1)
     pid_dv = tl.program_id(2)
     b = pid_bh // H
     h = pid_bh % H
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = pid_dv * BLOCK_DV + tl.arange(0, BLOCK_DV)
-    q = tl.load(q_ptr + b * s_qb + h * s_qh + offs_m[:, None] * s_qn + offs_d[None, :] * s_qd,
-                mask=(offs_m[:, None] < N) & (offs_d[None, :] < D), other=0)
+    q = tl.load(
+        q_ptr + b * s_qb + h * s_qh + offs_m[:, None] * s_qn + offs_d[None, :] * s_qd,
+        mask=(offs_m[:, None] < N) & (offs_d[None, :] < D),
+        other=0,
+    )
     qk_scale = tl.load(q_scale_ptr + h) * tl.load(k_scale_ptr + h) * (SCALE * 1.4426950408889634)
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     for start in range(0, M, BLOCK_N):
         offs_n = start + tl.arange(0, BLOCK_N)
-        acc_qk, s = _int8_scores(q, k_ptr, qk_scale, b, h, offs_m, offs_d, offs_n, N, M, D,
-                                 s_kb, s_kh, s_km, s_kd, bias_ptr, s_bb, s_bh, s_bn, s_bm,
-                                 mask_ptr, s_mb, s_mm, HAS_BIAS, HAS_MASK)
+        acc_qk, s = _int8_scores(
+            q,
+            k_ptr,
+            qk_scale,
+            b,
+            h,
+            offs_m,
+            offs_d,
+            offs_n,
+            N,
+            M,
+            D,
+            s_kb,
+            s_kh,
+            s_km,
+            s_kd,
+            bias_ptr,
+            s_bb,
+            s_bh,
+            s_bn,
+            s_bm,
+            mask_ptr,
+            s_mb,
+            s_mm,
+            HAS_BIAS,
+            HAS_MASK,
+        )
         if STORE_SCORES:
             if pid_dv == 0:
-                tl.store(scores_ptr + b * s_sb + h * s_sh + offs_m[:, None] * s_sn
-                         + offs_n[None, :] * s_sm, acc_qk,
-                         mask=(offs_m[:, None] < N) & (offs_n[None, :] < M))
+                tl.store(
+                    scores_ptr
+                    + b * s_sb
+                    + h * s_sh
+                    + offs_m[:, None] * s_sn
+                    + offs_n[None, :] * s_sm,
+                    acc_qk,
+                    mask=(offs_m[:, None] < N) & (offs_n[None, :] < M),
+                )
         m_new = tl.maximum(m_i, tl.max(s, 1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
         l_i = l_i * tl.exp2(m_i - m_safe) + tl.sum(tl.exp2(s - m_safe[:, None]), 1)
@@ -161,12 +303,39 @@ def attention_int8_kernel(
         acc_f = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)
     for start in range(0, M, BLOCK_N):
         offs_n = start + tl.arange(0, BLOCK_N)
-        _, s = _int8_scores(q, k_ptr, qk_scale, b, h, offs_m, offs_d, offs_n, N, M, D,
-                            s_kb, s_kh, s_km, s_kd, bias_ptr, s_bb, s_bh, s_bn, s_bm,
-                            mask_ptr, s_mb, s_mm, HAS_BIAS, HAS_MASK)
+        _, s = _int8_scores(
+            q,
+            k_ptr,
+            qk_scale,
+            b,
+            h,
+            offs_m,
+            offs_d,
+            offs_n,
+            N,
+            M,
+            D,
+            s_kb,
+            s_kh,
+            s_km,
+            s_kd,
+            bias_ptr,
+            s_bb,
+            s_bh,
+            s_bn,
+            s_bm,
+            mask_ptr,
+            s_mb,
+            s_mm,
+            HAS_BIAS,
+            HAS_MASK,
+        )
         p = tl.exp2(s - m_safe[:, None]) * inv_l[:, None]
-        v = tl.load(v_ptr + b * s_vb + h * s_vh + offs_n[:, None] * s_vm + offs_dv[None, :] * s_vd,
-                    mask=(offs_n[:, None] < M) & (offs_dv[None, :] < DV), other=0)
+        v = tl.load(
+            v_ptr + b * s_vb + h * s_vh + offs_n[:, None] * s_vm + offs_dv[None, :] * s_vd,
+            mask=(offs_n[:, None] < M) & (offs_dv[None, :] < DV),
+            other=0,
+        )
         if V_INT8:
             p_q = tl.minimum(tl.floor(p / p_scale + 0.5), 127.0).to(tl.int8)
             acc_i += tl.dot(p_q, v, out_dtype=tl.int32)
@@ -176,9 +345,11 @@ def attention_int8_kernel(
         out = acc_i.to(tl.float32) * (p_scale * tl.load(v_scale_ptr + h))
     else:
         out = acc_f
-    tl.store(o_ptr + b * s_ob + h * s_oh + offs_m[:, None] * s_on + offs_dv[None, :] * s_od,
-             out.to(o_ptr.dtype.element_ty),
-             mask=(offs_m[:, None] < N) & (offs_dv[None, :] < DV))
+    tl.store(
+        o_ptr + b * s_ob + h * s_oh + offs_m[:, None] * s_on + offs_dv[None, :] * s_od,
+        out.to(o_ptr.dtype.element_ty),
+        mask=(offs_m[:, None] < N) & (offs_dv[None, :] < DV),
+    )
 
 
 def _bias_strides(bias: torch.Tensor | None) -> tuple[int, int, int, int]:
@@ -192,40 +363,68 @@ def _bias_strides(bias: torch.Tensor | None) -> tuple[int, int, int, int]:
 def _launch_shape(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict:
     batch, heads, n, d = q.shape
     m, dv = k.shape[2], v.shape[3]
+    min_k = 32 if q.dtype == torch.int8 else 16  # NVIDIA tl.dot: K >= 32 for int8, >= 16 for fp16
     block_dv = block(dv, 16, 128)
     return {
         "sizes": (n, m, d, dv, heads),
-        "grid": (triton.cdiv(n, block(n, 16, 64)), batch * heads, triton.cdiv(dv, block_dv)),
-        "blocks": {"BLOCK_M": block(n, 16, 64), "BLOCK_N": block(m, 16, 64),
-                   "BLOCK_D": block(d, 16), "BLOCK_DV": block_dv},
+        "grid": (batch * heads, triton.cdiv(n, block(n, 16, 64)), triton.cdiv(dv, block_dv)),
+        "blocks": {
+            "BLOCK_M": block(n, 16, 64),
+            "BLOCK_N": block(m, min_k, 64),
+            "BLOCK_D": block(d, min_k),
+            "BLOCK_DV": block_dv,
+        },
     }
 
 
-def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor,
-                      scale: float, bias: torch.Tensor | None = None,
-                      key_mask: torch.Tensor | None = None) -> torch.Tensor:
+def attention_forward(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    out: torch.Tensor,
+    scale: float,
+    bias: torch.Tensor | None = None,
+    key_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Launch `attention_fwd_kernel` on [B, H, N, D]-shaped views (any strides); fills `out`."""
     launch = _launch_shape(q, k, v)
     mask = key_mask.view(torch.uint8) if key_mask is not None else None
     attention_fwd_kernel[launch["grid"]](
-        q, k, v, bias if bias is not None else q, mask if mask is not None else q,
+        q,
+        k,
+        v,
+        bias if bias is not None else q,
+        mask if mask is not None else q,
         *launch["sizes"],
-        *q.stride(), *k.stride(), *v.stride(), *_bias_strides(bias),
-        *(mask.stride() if mask is not None else (0, 0)), *out.stride(),
+        *q.stride(),
+        *k.stride(),
+        *v.stride(),
+        *_bias_strides(bias),
+        *(mask.stride() if mask is not None else (0, 0)),
+        *out.stride(),
         out,
-        SCALE=float(scale), HAS_BIAS=bias is not None, HAS_MASK=mask is not None,
+        SCALE=float(scale),
+        HAS_BIAS=bias is not None,
+        HAS_MASK=mask is not None,
         **launch["blocks"],
     )
     return out
 
 
-def attention_int8_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor,
-                           scale: float, q_scale: torch.Tensor, k_scale: torch.Tensor,
-                           v_scale: torch.Tensor | None = None,
-                           p_scale: torch.Tensor | None = None,
-                           bias: torch.Tensor | None = None,
-                           key_mask: torch.Tensor | None = None,
-                           scores: torch.Tensor | None = None) -> torch.Tensor:
+def attention_int8_forward(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    out: torch.Tensor,
+    scale: float,
+    q_scale: torch.Tensor,
+    k_scale: torch.Tensor,
+    v_scale: torch.Tensor | None = None,
+    p_scale: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    key_mask: torch.Tensor | None = None,
+    scores: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Launch `attention_int8_kernel` on [B, H, N, D] views; per-head fp32 scales of length H.
 
     `scores`, when given ([B, H, N, M] int32), receives the int32 Q.K^T accumulators.
@@ -234,15 +433,30 @@ def attention_int8_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ou
     mask = key_mask.view(torch.uint8) if key_mask is not None else None
     v_int8 = v.dtype == torch.int8
     attention_int8_kernel[launch["grid"]](
-        q, k, v, bias if bias is not None else q, mask if mask is not None else q,
-        q_scale, k_scale, v_scale if v_int8 else q_scale, p_scale if v_int8 else q_scale,
+        q,
+        k,
+        v,
+        bias if bias is not None else q,
+        mask if mask is not None else q,
+        q_scale,
+        k_scale,
+        v_scale if v_int8 else q_scale,
+        p_scale if v_int8 else q_scale,
         *launch["sizes"],
-        *q.stride(), *k.stride(), *v.stride(), *_bias_strides(bias),
-        *(mask.stride() if mask is not None else (0, 0)), *out.stride(),
+        *q.stride(),
+        *k.stride(),
+        *v.stride(),
+        *_bias_strides(bias),
+        *(mask.stride() if mask is not None else (0, 0)),
+        *out.stride(),
         *(scores.stride() if scores is not None else (0, 0, 0, 0)),
-        out, scores if scores is not None else out,
-        SCALE=float(scale), HAS_BIAS=bias is not None, HAS_MASK=mask is not None,
-        V_INT8=v_int8, STORE_SCORES=scores is not None,
+        out,
+        scores if scores is not None else out,
+        SCALE=float(scale),
+        HAS_BIAS=bias is not None,
+        HAS_MASK=mask is not None,
+        V_INT8=v_int8,
+        STORE_SCORES=scores is not None,
         **launch["blocks"],
     )
     return out

@@ -51,9 +51,11 @@ def _nbytes(tensors: dict[str, Tensor | None]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values() if t is not None)
 
 
-def set_partition(num_voxels: int, set_size: int,
-                  generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-    """A DSVT-like partition: voxels shuffled into ceil(N/T) sets, the last padded with masked repeats.
+def set_partition(
+    num_voxels: int, set_size: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A DSVT-like partition: voxels shuffled into ceil(N/T) sets, the last one padded with
+    masked repeats.
 
     Returns set_inds [S, T] int64, set_valid [S, T] bool, voxel_slot [N] int64 (each voxel's slot).
     """
@@ -76,8 +78,9 @@ def _scaled_shapes(op: str, case: ShapeCase, batch: int) -> dict[str, list[int]]
     return shapes
 
 
-def _random_inputs(op: str, shapes: dict[str, list[int]], dtype: torch.dtype,
-                   generator: torch.Generator) -> dict[str, Tensor]:
+def _random_inputs(
+    op: str, shapes: dict[str, list[int]], dtype: torch.dtype, generator: torch.Generator
+) -> dict[str, Tensor]:
     tensors: dict[str, Tensor] = {}
     for name, shape in shapes.items():
         if name in ("set_inds", "set_valid", "voxel_slot"):
@@ -96,8 +99,9 @@ def _random_inputs(op: str, shapes: dict[str, list[int]], dtype: torch.dtype,
     return tensors
 
 
-def _attrs(op: str, case: ShapeCase, signature: Callable[..., Any],
-           tensors: dict[str, Tensor]) -> dict[str, Any]:
+def _attrs(
+    op: str, case: ShapeCase, signature: Callable[..., Any], tensors: dict[str, Tensor]
+) -> dict[str, Any]:
     params = inspect.signature(signature).parameters
     attrs = {k: v for k, v in case.attributes.items() if k in params}
     if op == "SetAttention" and "scale" not in attrs:
@@ -121,7 +125,9 @@ def _work(op: str, t: dict[str, Tensor], attrs: dict[str, Any]) -> int:
     if op == "DFCAttention":
         batch, channels, h, w = t["gate"].shape
         kernel = t["w_h"].shape[-1] + t["w_v"].shape[2]
-        return 2 * batch * channels * h * w * kernel + batch * channels * math.prod(t["features"].shape[2:])
+        return 2 * batch * channels * h * w * kernel + batch * channels * math.prod(
+            t["features"].shape[2:]
+        )
     if op == "LargeKernelAttention":
         batch, channels, h, w = t["x"].shape
         taps = t["w0"].shape[-1] ** 2 + t["w1"].shape[-1] ** 2
@@ -142,9 +148,16 @@ def _output_bytes(op: str, t: dict[str, Tensor]) -> int:
     return t["v"].numel() * t["v"].element_size()
 
 
-def make_case(op: str, case: ShapeCase, input_names: list[str], signature: Callable[..., Any],
-              dtype: torch.dtype = torch.float32, batch: int = 1, device: str = "cpu",
-              seed: int = 42) -> OpCase:
+def make_case(
+    op: str,
+    case: ShapeCase,
+    input_names: list[str],
+    signature: Callable[..., Any],
+    dtype: torch.dtype = torch.float32,
+    batch: int = 1,
+    device: str = "cpu",
+    seed: int = 42,
+) -> OpCase:
     """Random inputs (seeded) for `case` of `op`, batch scaled by `batch`, on `device`.
 
     `input_names` are the spec's required inputs (passed positionally, in that order); optional
@@ -152,7 +165,9 @@ def make_case(op: str, case: ShapeCase, input_names: list[str], signature: Calla
     `attrs` as keywords, so `fn(*case.inputs, **case.attrs)` calls the op.
     """
     if op not in BATCHED_INPUTS:
-        raise UsageError(f"No input recipe for op {op!r}.", f"Use one of: {', '.join(BATCHED_INPUTS)}.")
+        raise UsageError(
+            f"No input recipe for op {op!r}.", f"Use one of: {', '.join(BATCHED_INPUTS)}."
+        )
     generator = torch.Generator().manual_seed(seed)
     tensors = _random_inputs(op, _scaled_shapes(op, case, batch), dtype, generator)
     attrs = _attrs(op, case, signature, tensors)
@@ -160,6 +175,12 @@ def make_case(op: str, case: ShapeCase, input_names: list[str], signature: Calla
     moved = _nbytes(tensors) + _output_bytes(op, tensors)
     tensors = {name: tensor.to(device) for name, tensor in tensors.items()}
     optional = {name: t for name, t in tensors.items() if name not in input_names}
-    return OpCase(op=op, case_id=case.id, batch=batch,
-                  inputs=tuple(tensors[name] for name in input_names),
-                  attrs={**optional, **attrs}, bytes_moved=moved, flops=work)
+    return OpCase(
+        op=op,
+        case_id=case.id,
+        batch=batch,
+        inputs=tuple(tensors[name] for name in input_names),
+        attrs={**optional, **attrs},
+        bytes_moved=moved,
+        flops=work,
+    )

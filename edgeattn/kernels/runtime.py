@@ -41,14 +41,18 @@ def device_refusal(tensors: Iterable[torch.Tensor], kernel: object) -> str:
     interpreted = kernel_is_interpreted(kernel)
     if device.type == "cuda":
         if interpreted:
-            return ("CUDA tensors given but Triton was loaded in interpreter mode "
-                    "(TRITON_INTERPRET=1); unset it to run compiled kernels on the GPU")
+            return (
+                "CUDA tensors given but Triton was loaded in interpreter mode "
+                "(TRITON_INTERPRET=1); unset it to run compiled kernels on the GPU"
+            )
         return ""
     if device.type == "cpu":
         if interpreted:
             return ""
-        return ("CPU tensors need the Triton interpreter: set TRITON_INTERPRET=1 before edgeattn "
-                "is imported, or move the tensors to a CUDA GPU")
+        return (
+            "CPU tensors need the Triton interpreter: set TRITON_INTERPRET=1 before edgeattn "
+            "is imported, or move the tensors to a CUDA GPU"
+        )
     return f"Triton kernels run on CUDA or (interpreted) CPU tensors, not on {device.type}"
 
 
@@ -66,15 +70,17 @@ def require_triton() -> None:
     if not triton_installed():
         raise MissingDependencyError(
             "Triton is not installed, so edgeattn's Triton kernels cannot run.",
-            "Install it with `pip install triton` (Linux x86-64/aarch64), or use backend='reference'.",
+            "Install it with `pip install triton` (Linux), or use backend='reference'.",
         )
 
 
 def raise_refusal(op: str, reason: str) -> None:
     """Raise a UsageError for a launcher call that its own `can_run` refused."""
     if reason:
-        raise UsageError(f"Triton {op} cannot run: {reason}.",
-                         "Fix the inputs as described, or run the op with backend='reference'.")
+        raise UsageError(
+            f"Triton {op} cannot run: {reason}.",
+            "Fix the inputs as described, or run the op with backend='reference'.",
+        )
 
 
 def block(n: int, minimum: int = 16, maximum: int | None = None) -> int:

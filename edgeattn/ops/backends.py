@@ -68,25 +68,49 @@ def backend(op: str, name: str) -> Backend:
         return Backend("reference", op_def.name, _reference_can_run, op_def.reference)
     if name == "triton":
         return _triton_backend(op_def)
-    raise UsageError(f"Unknown backend {name!r} for {op_def.name}.",
-                     f"Use one of: {', '.join(BACKENDS)}.")
+    raise UsageError(
+        f"Unknown backend {name!r} for {op_def.name}.", f"Use one of: {', '.join(BACKENDS)}."
+    )
 
 
-def _call_check(candidate: Backend, inputs: Sequence[Any], attrs: Mapping[str, Any]) -> tuple[bool, str]:
+def int8_backend(op: str) -> Backend:
+    """The INT8 Triton kernel of an attention op (int8 Q/K, per-head scales; see its triton.py)."""
+    op_def = get_op(op)
+    module = _triton_module(op_def)
+    launcher = getattr(module, f"{op_def.folder}_int8", None)
+    if launcher is None:
+        with_int8 = ", ".join(
+            o.name for o in all_ops() if hasattr(_triton_module(o), f"{o.folder}_int8")
+        )
+        raise UsageError(
+            f"{op_def.name} has no INT8 Triton kernel.", f"INT8 kernels exist for: {with_int8}."
+        )
+    return Backend("triton-int8", op_def.name, module.can_run_int8, launcher)
+
+
+def _call_check(
+    candidate: Backend, inputs: Sequence[Any], attrs: Mapping[str, Any]
+) -> tuple[bool, str]:
     try:
         return candidate.can_run(*inputs, **attrs)
     except TypeError as exc:
         return False, f"arguments do not match the op signature ({exc})"
 
 
-def select_backend(op: str, inputs: Sequence[Any], priority: Sequence[str] = DEFAULT_PRIORITY,
-                   attrs: Mapping[str, Any] | None = None) -> Backend:
+def select_backend(
+    op: str,
+    inputs: Sequence[Any],
+    priority: Sequence[str] = DEFAULT_PRIORITY,
+    attrs: Mapping[str, Any] | None = None,
+) -> Backend:
     """The first backend in `priority` that can run `op` on `inputs` (and `attrs`).
 
     Raises EdgeattnError listing every backend tried and why it refused when none fits.
     """
     if not priority:
-        raise UsageError("Empty backend priority list.", f"Name at least one of: {', '.join(BACKENDS)}.")
+        raise UsageError(
+            "Empty backend priority list.", f"Name at least one of: {', '.join(BACKENDS)}."
+        )
     attrs = dict(attrs or {})
     refusals = []
     for name in priority:

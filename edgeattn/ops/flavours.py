@@ -10,6 +10,7 @@ import contextlib
 import io
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -26,10 +27,12 @@ def export_flavour(
     model: nn.Module, args: Sequence[torch.Tensor], flavour: Flavour,
     opset: int = DEFAULT_OPSET,
     optimize: bool = True,
+    dynamic_shapes: Any = None,
 ) -> onnx.ModelProto:
     """Export `model(*args)` with torch.onnx (dynamo) in `flavour`; returns the ModelProto.
 
-    `optimize` runs the exporter's graph optimizer (constant folding, dead-code removal).
+    `optimize` runs the exporter's graph optimizer (constant folding, dead-code removal);
+    `dynamic_shapes` is passed to `torch.export` (None: every shape static).
     The exporter's console chatter is silenced; failures propagate.
     """
     table = translation_table(flavour)
@@ -42,6 +45,7 @@ def export_flavour(
             opset_version=opset,
             custom_translation_table=table,
             optimize=optimize,
+            dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
     return program.model_proto

@@ -3,8 +3,9 @@
 torch's dynamo exporter writes, per node, the module path (``pkg.torch.onnx.name_scopes``, e.g.
 ``['', 'stages', 'stages.2', 'stages.2.blocks.1', ...]``) and the module classes
 (``pkg.torch.onnx.class_hierarchy``). From them a node gets a block ("stem", "stage 2", "head", ...)
-and a kind ("attention", "conv", "norm", "other"); nodes inside an edgeattn op module or in the
-``edgeattn`` domain are named after that op. ONNX Runtime renames nodes when it optimises a graph;
+and a kind ("attention", "conv", "norm", "other"). Nodes that implement an edgeattn op (the
+``edgeattn`` domain node, or the portable decomposition of a ``torch.ops.edgeattn.*`` call) are
+named after that op; other nodes inside attention modules count as "attention" without an op name. ONNX Runtime renames nodes when it optimises a graph;
 ``attribute_nodes`` maps the optimised graph back to the exported one through node and tensor names.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import onnx
 
@@ -30,7 +32,6 @@ _CONV_OPS = {"Conv", "ConvTranspose", "FusedConv", "QLinearConv", "ConvInteger",
 _NORM_OPS = {"BatchNormalization", "LayerNormalization", "GroupNormalization", "InstanceNormalization",
              "SimplifiedLayerNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
              "LpNormalization", "MeanVarianceNormalization"}
-_OP_PREFIXES = ("aten.", "prims.", "<built-in", "builtins.", "_operator.")
 _LAYOUT_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "Reshape"}
 _ORT_SUFFIX = re.compile(r"(_nchwc|_token_\d+|_fused|_output)$")
 
@@ -75,11 +76,22 @@ def block_from_scopes(scopes: list[str]) -> str:
     return top
 
 
-def _edgeattn_class(classes: list[str]) -> str | None:
-    for cls in reversed(classes):
-        if cls.startswith("edgeattn.ops."):
-            return cls.rsplit(".", 1)[-1]
-    return None
+@lru_cache(maxsize=1)
+def _op_names() -> dict[str, str]:
+    """torch custom-op folder name (``edgeattn::<folder>``) -> edgeattn op name."""
+    try:
+        from edgeattn.ops.registry import all_ops
+    except ImportError:
+        return {}
+    return {op.folder: op.name for op in all_ops()}
+
+
+def edgeattn_op_name(target: str) -> str | None:
+    """Op name for an exporter op target such as ``edgeattn.single_head_attention.default``."""
+    if not target.startswith(EDGEATTN_DOMAIN + "."):
+        return None
+    folder = target.split(".")[1]
+    return _op_names().get(folder) or "".join(part.capitalize() for part in folder.split("_"))
 
 
 def _module_paths(scopes: list[str]) -> list[str]:
@@ -88,7 +100,8 @@ def _module_paths(scopes: list[str]) -> list[str]:
 
 
 def _module_classes(classes: list[str]) -> list[str]:
-    return [c for c in classes if not c.startswith(_OP_PREFIXES)]
+    """Module classes of a node; the exporter appends the op target (``aten.conv2d.default``) last."""
+    return classes[:-1]
 
 
 def origin_of(op_type: str, domain: str, scopes: list[str], classes: list[str]) -> NodeOrigin:
@@ -99,9 +112,9 @@ def origin_of(op_type: str, domain: str, scopes: list[str], classes: list[str]) 
     module = paths[-1] if paths else ""
     if domain == EDGEATTN_DOMAIN:
         return NodeOrigin(block, "attention", op_type, module)
-    op_class = _edgeattn_class(modules)
-    if op_class is not None:
-        return NodeOrigin(block, "attention", op_class, module)
+    op_name = edgeattn_op_name(classes[-1]) if classes else None
+    if op_name is not None:
+        return NodeOrigin(block, "attention", op_name, module)
     if any(_ATTENTION_CLASS.search(c.rsplit(".", 1)[-1]) for c in modules):
         return NodeOrigin(block, "attention", None, module)
     if op_type in _CONV_OPS:

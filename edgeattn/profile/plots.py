@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -26,7 +27,7 @@ def latency_figure(samples_ms: list[float], title: str) -> str:
     figure, (hist, trace) = plt.subplots(1, 2, figsize=(9, 3.2))
     hist.hist(samples_ms, bins=min(30, max(5, len(samples_ms) // 2)), color="#4c72b0")
     for q, style in ((50, "-"), (90, "--"), (99, ":")):
-        value = sorted(samples_ms)[min(len(samples_ms) - 1, int(round(q / 100 * (len(samples_ms) - 1))))]
+        value = float(np.percentile(samples_ms, q))
         hist.axvline(value, color="black", linestyle=style, label=f"p{q} {value:.2f} ms")
     hist.set_xlabel("latency per batch (ms)")
     hist.set_ylabel("runs")

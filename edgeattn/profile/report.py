@@ -151,13 +151,18 @@ def comparison_rows(runs: list[dict[str, Any]], baseline: str | None) -> list[di
     """One row per run: measured numbers plus speedup against ``baseline`` at the same settings.
 
     Speedup = baseline median latency / this median latency (above 1 means faster than baseline).
-    GFLOPs missing on a torch-only run are taken from another run of the same model.
+    GFLOPs missing on a torch-only run are taken from another run of the same model; parameter counts
+    prefer a registry run's (torch parameters) over an ONNX file's (initializers, BatchNorm folded).
     """
     names = {r["model"]["name"] for r in runs}
     if baseline is not None and baseline not in names:
         raise UsageError(f"baseline model {baseline!r} is not among the runs",
                          f"choose one of: {', '.join(sorted(names))}")
     gflops = {r["model"]["name"]: r["model"]["gflops"] for r in runs if r["model"]["gflops"] is not None}
+    params: dict[str, int] = {}
+    for r in sorted(runs, key=lambda r: r["model"]["origin"] != "registry"):
+        if r["model"]["params"] is not None:
+            params.setdefault(r["model"]["name"], r["model"]["params"])
     base = {_setting_key(r): r["latency"]["median_ms"] for r in runs if r["model"]["name"] == baseline}
     rows = []
     for r in runs:
@@ -165,8 +170,8 @@ def comparison_rows(runs: list[dict[str, Any]], baseline: str | None) -> list[di
         ref = base.get(_setting_key(r))
         rows.append({
             "model": r["model"]["name"], "backend": r["backend"], "batch": r["settings"]["batch"],
-            "threads": r["settings"]["threads"], "params_m": None if r["model"]["params"] is None
-            else r["model"]["params"] / 1e6, "gflops": gflops.get(r["model"]["name"]),
+            "threads": r["settings"]["threads"], "gflops": gflops.get(r["model"]["name"]),
+            "params_m": params[r["model"]["name"]] / 1e6 if r["model"]["name"] in params else None,
             "median_ms": median, "p90_ms": r["latency"]["p90_ms"], "throughput_ips": r["latency"]["throughput_ips"],
             "speedup": (ref / median) if ref is not None and median > 0 else None,
             "estimates": {t["target"]: t["estimated_latency_ms"] for t in (r["roofline"] or {}).get("targets", [])},

@@ -16,6 +16,8 @@ from edgeattn.errors import UsageError
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
 DEFAULT_SEED = 42
+EXPORT_EXAMPLE_BATCH = 2
+"""Example batch for on-the-fly exports: torch.export specialises a dynamic dim whose example size is 1."""
 
 
 @dataclass
@@ -121,7 +123,7 @@ def resolve_source(bundle_or_model: str, batch: int, need_onnx: bool, workdir: P
         from edgeattn.exporters.pipeline import export
 
         bundle = export(bundle_or_model, target="cpu-x86", out=workdir / f"{bundle_or_model}-bundle",
-                        batch=batch, dynamic_batch=True, resolution=size, seed=seed, force=True)
+                        batch=EXPORT_EXAMPLE_BATCH, dynamic_batch=True, resolution=size, seed=seed, force=True)
         source.onnx_path = Path(bundle.path) / MODEL_FILE
         source.notes.append("exported on the fly with edgeattn.exporters.pipeline.export (portable ONNX)")
         shapes, outputs, _ = onnx_io(source.onnx_path, batch)

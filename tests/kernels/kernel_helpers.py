@@ -15,8 +15,9 @@ def generator(seed: int = 42) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def randn(gen: torch.Generator, *shape: int, dtype: torch.dtype = torch.float32,
-          scale: float = 1.0) -> torch.Tensor:
+def randn(
+    gen: torch.Generator, *shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0
+) -> torch.Tensor:
     """Seeded standard-normal values, scaled, cast to `dtype`."""
     return (torch.randn(shape, generator=gen) * scale).to(dtype)
 

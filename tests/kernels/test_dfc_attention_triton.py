@@ -21,12 +21,14 @@ SIZES = {  # (B, C, (h, w), (H, W), K)
 
 def _inputs(batch, channels, gate_hw, out_hw, kernel, dtype):
     gen = generator()
-    return (randn(gen, batch, channels, *gate_hw, dtype=dtype),
-            randn(gen, channels, 1, 1, kernel, dtype=dtype, scale=0.5),
-            randn(gen, channels, dtype=dtype),
-            randn(gen, channels, 1, kernel, 1, dtype=dtype, scale=0.5),
-            randn(gen, channels, dtype=dtype),
-            randn(gen, batch, channels, *out_hw, dtype=dtype))
+    return (
+        randn(gen, batch, channels, *gate_hw, dtype=dtype),
+        randn(gen, channels, 1, 1, kernel, dtype=dtype, scale=0.5),
+        randn(gen, channels, dtype=dtype),
+        randn(gen, channels, 1, kernel, 1, dtype=dtype, scale=0.5),
+        randn(gen, channels, dtype=dtype),
+        randn(gen, batch, channels, *out_hw, dtype=dtype),
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -37,13 +39,17 @@ def test_matches_reference(size, dtype):
     assert_matches(out, dfc_attention(*(t.float() for t in inputs)), dtype)
 
 
-@pytest.mark.parametrize("in_size, out_size", [(3, 7), (7, 13), (5, 11), (11, 5), (13, 26), (6, 13)])
+@pytest.mark.parametrize(
+    "in_size, out_size", [(3, 7), (7, 13), (5, 11), (11, 5), (13, 26), (6, 13)]
+)
 def test_nearest_scale_reproduces_torch_indices(in_size, out_size):
     """The kernel's fp32 floor(dst * scale) is PyTorch's nearest index for every destination."""
     source = torch.arange(in_size, dtype=torch.float32).reshape(1, 1, in_size)
     expected = torch.nn.functional.interpolate(source, size=out_size, mode="nearest").flatten()
     scale = torch.tensor(dfc_triton.nearest_scale(in_size, out_size), dtype=torch.float32)
-    computed = torch.clamp(torch.floor(torch.arange(out_size, dtype=torch.float32) * scale), max=in_size - 1)
+    computed = torch.clamp(
+        torch.floor(torch.arange(out_size, dtype=torch.float32) * scale), max=in_size - 1
+    )
     assert torch.equal(computed, expected)
 
 

@@ -23,18 +23,35 @@ def test_matches_reference(case, dtype):
     batch, channels, height, width, k0, k1, dilation = case
     gen = generator()
     x = randn(gen, batch, channels, height, width, dtype=dtype)
-    w0, b0 = randn(gen, channels, 1, k0, k0, dtype=dtype, scale=0.2), randn(gen, channels, dtype=dtype)
-    w1, b1 = randn(gen, channels, 1, k1, k1, dtype=dtype, scale=0.2), randn(gen, channels, dtype=dtype)
-    out = lka_triton.large_kernel_attention(x, w0, b0, w1, b1, dilation, out=poisoned(x.shape, dtype))
-    ref = large_kernel_attention(x.float(), w0.float(), b0.float(), w1.float(), b1.float(), dilation)
+    w0, b0 = (
+        randn(gen, channels, 1, k0, k0, dtype=dtype, scale=0.2),
+        randn(gen, channels, dtype=dtype),
+    )
+    w1, b1 = (
+        randn(gen, channels, 1, k1, k1, dtype=dtype, scale=0.2),
+        randn(gen, channels, dtype=dtype),
+    )
+    out = lka_triton.large_kernel_attention(
+        x, w0, b0, w1, b1, dilation, out=poisoned(x.shape, dtype)
+    )
+    ref = large_kernel_attention(
+        x.float(), w0.float(), b0.float(), w1.float(), b1.float(), dilation
+    )
     assert_matches(out, ref, dtype)
 
 
 def test_refusals_explain_the_problem():
     x = torch.zeros(1, 2, 7, 7)
-    ok, reason = lka_triton.can_run(x, torch.zeros(2, 1, 4, 4), torch.zeros(2), torch.zeros(2, 1, 7, 7),
-                                    torch.zeros(2))
+    ok, reason = lka_triton.can_run(
+        x, torch.zeros(2, 1, 4, 4), torch.zeros(2), torch.zeros(2, 1, 7, 7), torch.zeros(2)
+    )
     assert not ok and "odd K" in reason
-    ok, reason = lka_triton.can_run(x, torch.zeros(2, 1, 5, 5), torch.zeros(2), torch.zeros(2, 1, 7, 7),
-                                    torch.zeros(2), dilation=0)
+    ok, reason = lka_triton.can_run(
+        x,
+        torch.zeros(2, 1, 5, 5),
+        torch.zeros(2),
+        torch.zeros(2, 1, 7, 7),
+        torch.zeros(2),
+        dilation=0,
+    )
     assert not ok and "dilation" in reason

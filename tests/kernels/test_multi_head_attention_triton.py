@@ -41,7 +41,9 @@ def _inputs(shape, dtype, extra):
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
 def test_matches_reference(shape, dtype):
     q, k, v, _, _ = _inputs(shape, dtype, "plain")
-    out = mha_triton.multi_head_attention(q, k, v, 0.3, out=poisoned((*q.shape[:3], v.shape[3]), dtype))
+    out = mha_triton.multi_head_attention(
+        q, k, v, 0.3, out=poisoned((*q.shape[:3], v.shape[3]), dtype)
+    )
     assert_matches(out, multi_head_attention(q.float(), k.float(), v.float(), 0.3), dtype)
 
 
@@ -50,18 +52,25 @@ def test_matches_reference(shape, dtype):
 def test_bias_and_mask(extra, dtype):
     """Batch 0's keys are all masked where a mask is used: its rows must come out as zeros."""
     q, k, v, bias, mask = _inputs(SHAPES["cross-13-to-11"], dtype, extra)
-    out = mha_triton.multi_head_attention(q, k, v, 0.3, bias, mask,
-                                          out=poisoned((*q.shape[:3], v.shape[3]), dtype))
-    ref = multi_head_attention(q.float(), k.float(), v.float(), 0.3,
-                               None if bias is None else bias.float(), mask)
+    out = mha_triton.multi_head_attention(
+        q, k, v, 0.3, bias, mask, out=poisoned((*q.shape[:3], v.shape[3]), dtype)
+    )
+    ref = multi_head_attention(
+        q.float(), k.float(), v.float(), 0.3, None if bias is None else bias.float(), mask
+    )
     assert_matches(out, ref, dtype)
     if mask is not None:
         assert torch.count_nonzero(out[0]) == 0
 
 
 def _quantized(q, k, v):
-    scales = {name: fake_quant.symmetric_scale(t, axis=1) for name, t in (("q", q), ("k", k), ("v", v))}
-    quant = {name: fake_quant.quantize(t, scales[name], axis=1) for name, t in (("q", q), ("k", k), ("v", v))}
+    scales = {
+        name: fake_quant.symmetric_scale(t, axis=1) for name, t in (("q", q), ("k", k), ("v", v))
+    }
+    quant = {
+        name: fake_quant.quantize(t, scales[name], axis=1)
+        for name, t in (("q", q), ("k", k), ("v", v))
+    }
     return quant, scales
 
 
@@ -72,22 +81,50 @@ def test_int8_scores_bit_exact_and_output_close(extra):
     p_scale = torch.full((q.shape[1],), fake_quant.DEFAULT_PROBABILITY_SCALE)
     scores = torch.full((*q.shape[:3], k.shape[2]), -(2**31), dtype=torch.int32)
     out = mha_triton.multi_head_attention_int8(
-        quant["q"], quant["k"], quant["v"], 0.3, scales["q"], scales["k"], scales["v"], p_scale,
-        bias, mask, out=poisoned((*q.shape[:3], v.shape[3]), torch.float16), scores=scores)
+        quant["q"],
+        quant["k"],
+        quant["v"],
+        0.3,
+        scales["q"],
+        scales["k"],
+        scales["v"],
+        p_scale,
+        bias,
+        mask,
+        out=poisoned((*q.shape[:3], v.shape[3]), torch.float16),
+        scores=scores,
+    )
     assert torch.equal(scores, int8_reference.int8_scores(quant["q"], quant["k"]))
-    ref = int8_reference.multi_head_attention_int8(quant["q"], quant["k"], quant["v"], 0.3,
-                                                   scales["q"], scales["k"], scales["v"], p_scale,
-                                                   bias, mask)
+    ref = int8_reference.multi_head_attention_int8(
+        quant["q"],
+        quant["k"],
+        quant["v"],
+        0.3,
+        scales["q"],
+        scales["k"],
+        scales["v"],
+        p_scale,
+        bias,
+        mask,
+    )
     assert_matches(out, ref, torch.float16)
 
 
 def test_int8_qk_with_float_v_per_head_scales():
     q, k, v, _, _ = _inputs(SHAPES["dsvt-set-36"], torch.float32, "plain")
     quant, scales = _quantized(q, k, v)
-    out = mha_triton.multi_head_attention_int8(quant["q"], quant["k"], v, 0.3, scales["q"],
-                                               scales["k"], out=poisoned(v.shape, torch.float32))
-    ref = int8_reference.multi_head_attention_int8(quant["q"], quant["k"], v, 0.3, scales["q"],
-                                                   scales["k"])
+    out = mha_triton.multi_head_attention_int8(
+        quant["q"],
+        quant["k"],
+        v,
+        0.3,
+        scales["q"],
+        scales["k"],
+        out=poisoned(v.shape, torch.float32),
+    )
+    ref = int8_reference.multi_head_attention_int8(
+        quant["q"], quant["k"], v, 0.3, scales["q"], scales["k"]
+    )
     assert_matches(out, ref, torch.float32)
 
 

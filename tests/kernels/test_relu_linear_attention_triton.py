@@ -44,8 +44,13 @@ def test_fp16_state_stays_fp32():
 
 
 def _quantized(q, k, v):
-    scales = {name: fake_quant.symmetric_scale(t, axis=1) for name, t in (("q", q), ("k", k), ("v", v))}
-    quant = {name: fake_quant.quantize(t, scales[name], axis=1) for name, t in (("q", q), ("k", k), ("v", v))}
+    scales = {
+        name: fake_quant.symmetric_scale(t, axis=1) for name, t in (("q", q), ("k", k), ("v", v))
+    }
+    quant = {
+        name: fake_quant.quantize(t, scales[name], axis=1)
+        for name, t in (("q", q), ("k", k), ("v", v))
+    }
     return quant, scales
 
 
@@ -53,15 +58,28 @@ def _quantized(q, k, v):
 def test_int8_state_bit_exact_and_output_close(shape):
     batch, heads, n, d, dv = shape
     gen = generator()
-    q, k, v = randn(gen, batch, heads, n, d), randn(gen, batch, heads, n, d), randn(gen, batch, heads, n, dv)
+    q, k, v = (
+        randn(gen, batch, heads, n, d),
+        randn(gen, batch, heads, n, d),
+        randn(gen, batch, heads, n, dv),
+    )
     quant, scales = _quantized(q, k, v)
     state = torch.full((batch, heads, d, dv), -(2**31), dtype=torch.int32)
     out = lin_triton.relu_linear_attention_int8(
-        quant["q"], quant["k"], quant["v"], 1e-5, scales["q"], scales["k"], scales["v"],
-        out=poisoned(v.shape, torch.float16), state=state)
+        quant["q"],
+        quant["k"],
+        quant["v"],
+        1e-5,
+        scales["q"],
+        scales["k"],
+        scales["v"],
+        out=poisoned(v.shape, torch.float16),
+        state=state,
+    )
     assert torch.equal(state, int8_reference.int8_state(quant["k"], quant["v"]))
-    ref = int8_reference.relu_linear_attention_int8(quant["q"], quant["k"], quant["v"], 1e-5,
-                                                    scales["q"], scales["k"], scales["v"])
+    ref = int8_reference.relu_linear_attention_int8(
+        quant["q"], quant["k"], quant["v"], 1e-5, scales["q"], scales["k"], scales["v"]
+    )
     assert_matches(out, ref, torch.float16)
 
 
@@ -69,10 +87,18 @@ def test_int8_qk_with_float_v():
     gen = generator()
     q, k, v = randn(gen, 1, 4, 49, 16), randn(gen, 1, 4, 49, 16), randn(gen, 1, 4, 49, 16)
     quant, scales = _quantized(q, k, v)
-    out = lin_triton.relu_linear_attention_int8(quant["q"], quant["k"], v, 1e-5, scales["q"],
-                                                scales["k"], out=poisoned(v.shape, torch.float32))
-    ref = int8_reference.relu_linear_attention_int8(quant["q"], quant["k"], v, 1e-5, scales["q"],
-                                                    scales["k"])
+    out = lin_triton.relu_linear_attention_int8(
+        quant["q"],
+        quant["k"],
+        v,
+        1e-5,
+        scales["q"],
+        scales["k"],
+        out=poisoned(v.shape, torch.float32),
+    )
+    ref = int8_reference.relu_linear_attention_int8(
+        quant["q"], quant["k"], v, 1e-5, scales["q"], scales["k"]
+    )
     assert_matches(out, ref, torch.float32)
 
 

@@ -37,8 +37,13 @@ def test_strided_views_from_fused_qkv():
     gen = generator()
     qkv = randn(gen, 2, 16 + 16 + 24, 63)
     q, k, v = torch.split(qkv, [16, 16, 24], dim=1)
-    out = sha_triton.single_head_attention(q, k, v.transpose(1, 2).contiguous().transpose(1, 2),
-                                           0.25, out=poisoned(v.shape, torch.float32))
+    out = sha_triton.single_head_attention(
+        q,
+        k,
+        v.transpose(1, 2).contiguous().transpose(1, 2),
+        0.25,
+        out=poisoned(v.shape, torch.float32),
+    )
     assert_matches(out, single_head_attention(q, k, v, 0.25), torch.float32)
 
 
@@ -46,7 +51,9 @@ def _int8_inputs(batch, dqk, dv, n):
     gen = generator()
     q, k, v = randn(gen, batch, dqk, n), randn(gen, batch, dqk, n), randn(gen, batch, dv, n)
     scales = {name: fake_quant.symmetric_scale(t) for name, t in (("q", q), ("k", k), ("v", v))}
-    quant = {name: fake_quant.quantize(t, scales[name]) for name, t in (("q", q), ("k", k), ("v", v))}
+    quant = {
+        name: fake_quant.quantize(t, scales[name]) for name, t in (("q", q), ("k", k), ("v", v))
+    }
     return v, quant, scales
 
 
@@ -57,21 +64,39 @@ def test_int8_scores_bit_exact_and_output_close(shape):
     p_scale = torch.tensor([fake_quant.DEFAULT_PROBABILITY_SCALE])
     scores = torch.full((batch, n, n), -(2**31), dtype=torch.int32)
     out = sha_triton.single_head_attention_int8(
-        quant["q"], quant["k"], quant["v"], 0.25, scales["q"], scales["k"], scales["v"], p_scale,
-        out=poisoned((batch, dv, n), torch.float16), scores=scores)
+        quant["q"],
+        quant["k"],
+        quant["v"],
+        0.25,
+        scales["q"],
+        scales["k"],
+        scales["v"],
+        p_scale,
+        out=poisoned((batch, dv, n), torch.float16),
+        scores=scores,
+    )
     assert torch.equal(scores, int8_reference.int8_scores(quant["q"], quant["k"]))
-    ref = int8_reference.single_head_attention_int8(quant["q"], quant["k"], quant["v"], 0.25,
-                                                    scales["q"], scales["k"], scales["v"], p_scale)
+    ref = int8_reference.single_head_attention_int8(
+        quant["q"], quant["k"], quant["v"], 0.25, scales["q"], scales["k"], scales["v"], p_scale
+    )
     assert_matches(out, ref, torch.float16)
 
 
 def test_int8_qk_with_float_v():
     v, quant, scales = _int8_inputs(1, 16, 27, 63)
     v = v.half()
-    out = sha_triton.single_head_attention_int8(quant["q"], quant["k"], v, 0.25, scales["q"],
-                                                scales["k"], out=poisoned(v.shape, torch.float16))
-    ref = int8_reference.single_head_attention_int8(quant["q"], quant["k"], v, 0.25, scales["q"],
-                                                    scales["k"])
+    out = sha_triton.single_head_attention_int8(
+        quant["q"],
+        quant["k"],
+        v,
+        0.25,
+        scales["q"],
+        scales["k"],
+        out=poisoned(v.shape, torch.float16),
+    )
+    ref = int8_reference.single_head_attention_int8(
+        quant["q"], quant["k"], v, 0.25, scales["q"], scales["k"]
+    )
     assert_matches(out, ref, torch.float16)
 
 
@@ -81,8 +106,9 @@ def test_refusals_explain_the_problem():
     assert not ok and "same shape" in reason
     ok, reason = sha_triton.can_run(q.double(), q.double(), v.double(), 0.25)
     assert not ok and "float64" in reason
-    ok, reason = sha_triton.can_run_int8(q.to(torch.int8), q.to(torch.int8), v.to(torch.int8), 0.25,
-                                         torch.ones(1), torch.ones(1))
+    ok, reason = sha_triton.can_run_int8(
+        q.to(torch.int8), q.to(torch.int8), v.to(torch.int8), 0.25, torch.ones(1), torch.ones(1)
+    )
     assert not ok and "v_scale and p_scale" in reason
     with pytest.raises(UsageError, match="same shape"):
         sha_triton.single_head_attention(q, torch.zeros(1, 16, 48), v, 0.25)

@@ -170,3 +170,9 @@ def test_fp16_portable_matches_reference():
     assert out.dtype == np.float16
     expected = large_kernel_attention(*inputs).float()
     np.testing.assert_allclose(out.astype(np.float32), expected.numpy(), atol=OP_FP16_ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("flavour", ["portable", "plugins"])
+def test_export_is_byte_identical_twice(flavour):
+    inputs = make_inputs(1, 8, 7, 7)
+    assert export(inputs, flavour).SerializeToString() == export(inputs, flavour).SerializeToString()

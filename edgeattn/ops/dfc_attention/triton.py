@@ -26,14 +26,40 @@ from edgeattn.kernels.runtime import (
 
 @triton.jit
 def dfc_attention_kernel(
-    gate_ptr, w_h_ptr, b_h_ptr, w_v_ptr, b_v_ptr, feat_ptr,
-    C, GH, GW, OH, OW,
-    s_gb, s_gc, s_gh, s_gw,
-    s_whc, s_whk, s_wvc, s_wvk, s_bh, s_bv,
-    s_fb, s_fc, s_fh, s_fw,
-    s_ob, s_oc, s_oh, s_ow,
+    gate_ptr,
+    w_h_ptr,
+    b_h_ptr,
+    w_v_ptr,
+    b_v_ptr,
+    feat_ptr,
+    C,
+    GH,
+    GW,
+    OH,
+    OW,
+    s_gb,
+    s_gc,
+    s_gh,
+    s_gw,
+    s_whc,
+    s_whk,
+    s_wvc,
+    s_wvk,
+    s_bh,
+    s_bv,
+    s_fb,
+    s_fc,
+    s_fh,
+    s_fw,
+    s_ob,
+    s_oc,
+    s_oh,
+    s_ow,
     o_ptr,
-    SCALE_H: tl.constexpr, SCALE_W: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
+    SCALE_H: tl.constexpr,
+    SCALE_W: tl.constexpr,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     """Grid (B * C, cdiv(OH * OW, BLOCK)); fp32 math, output in the features' dtype."""
@@ -56,19 +82,26 @@ def dfc_attention_kernel(
         horizontal = tl.zeros([BLOCK], tl.float32) + bias_h
         for j in tl.static_range(KW):
             col = sx + (j - KW // 2)
-            g = tl.load(gate_base + row * s_gh + col * s_gw,
-                        mask=row_ok & (col >= 0) & (col < GW), other=0.0)
+            g = tl.load(
+                gate_base + row * s_gh + col * s_gw,
+                mask=row_ok & (col >= 0) & (col < GW),
+                other=0.0,
+            )
             horizontal += tl.load(w_h_ptr + c * s_whc + j * s_whk).to(tl.float32) * g.to(tl.float32)
         horizontal = tl.where(row_ok, horizontal, 0.0)
         attn += tl.load(w_v_ptr + c * s_wvc + i * s_wvk).to(tl.float32) * horizontal
     attn = tl.sigmoid(attn)
     f = tl.load(feat_ptr + b * s_fb + c * s_fc + y * s_fh + x * s_fw, mask=valid, other=0.0)
-    tl.store(o_ptr + b * s_ob + c * s_oc + y * s_oh + x * s_ow,
-             (f.to(tl.float32) * attn).to(o_ptr.dtype.element_ty), mask=valid)
+    tl.store(
+        o_ptr + b * s_ob + c * s_oc + y * s_oh + x * s_ow,
+        (f.to(tl.float32) * attn).to(o_ptr.dtype.element_ty),
+        mask=valid,
+    )
 
 
-def _shape_refusal(gate: Tensor, w_h: Tensor, b_h: Tensor, w_v: Tensor, b_v: Tensor,
-                   features: Tensor) -> str:
+def _shape_refusal(
+    gate: Tensor, w_h: Tensor, b_h: Tensor, w_v: Tensor, b_v: Tensor, features: Tensor
+) -> str:
     if gate.dim() != 4 or features.dim() != 4:
         return "gate and features must be 4-D [B, C, h, w] / [B, C, H, W]"
     batch, channels = gate.shape[:2]
@@ -87,13 +120,16 @@ def _shape_refusal(gate: Tensor, w_h: Tensor, b_h: Tensor, w_v: Tensor, b_v: Ten
     return ""
 
 
-def can_run(gate: Tensor, w_h: Tensor, b_h: Tensor, w_v: Tensor, b_v: Tensor,
-            features: Tensor) -> tuple[bool, str]:
+def can_run(
+    gate: Tensor, w_h: Tensor, b_h: Tensor, w_v: Tensor, b_v: Tensor, features: Tensor
+) -> tuple[bool, str]:
     """Whether the fused kernel accepts these inputs, and why not."""
     tensors = {"gate": gate, "w_h": w_h, "b_h": b_h, "w_v": w_v, "b_v": b_v, "features": features}
-    reason = (_shape_refusal(gate, w_h, b_h, w_v, b_v, features)
-              or dtype_refusal(tensors, FLOAT_DTYPES)
-              or device_refusal(tensors.values(), dfc_attention_kernel))
+    reason = (
+        _shape_refusal(gate, w_h, b_h, w_v, b_v, features)
+        or dtype_refusal(tensors, FLOAT_DTYPES)
+        or device_refusal(tensors.values(), dfc_attention_kernel)
+    )
     return (not reason, reason or "ok")
 
 
@@ -102,8 +138,15 @@ def nearest_scale(in_size: int, out_size: int) -> float:
     return float(np.float32(in_size) / np.float32(out_size))
 
 
-def dfc_attention(gate: Tensor, w_h: Tensor, b_h: Tensor, w_v: Tensor, b_v: Tensor,
-                  features: Tensor, out: Tensor | None = None) -> Tensor:
+def dfc_attention(
+    gate: Tensor,
+    w_h: Tensor,
+    b_h: Tensor,
+    w_v: Tensor,
+    b_v: Tensor,
+    features: Tensor,
+    out: Tensor | None = None,
+) -> Tensor:
     """features * nearest_resize(sigmoid(dw_v(dw_h(gate))), (H, W)), fused; features' dtype."""
     ok, reason = can_run(gate, w_h, b_h, w_v, b_v, features)
     raise_refusal("DFCAttention", "" if ok else reason)
@@ -112,12 +155,31 @@ def dfc_attention(gate: Tensor, w_h: Tensor, b_h: Tensor, w_v: Tensor, b_v: Tens
     oh, ow = features.shape[2:]
     pixels = block(oh * ow, 16, 256)
     dfc_attention_kernel[(batch * channels, triton.cdiv(oh * ow, pixels))](
-        gate, w_h, b_h, w_v, b_v, features,
-        channels, gh, gw, oh, ow,
-        *gate.stride(), w_h.stride(0), w_h.stride(3), w_v.stride(0), w_v.stride(2),
-        b_h.stride(0), b_v.stride(0), *features.stride(), *out.stride(),
+        gate,
+        w_h,
+        b_h,
+        w_v,
+        b_v,
+        features,
+        channels,
+        gh,
+        gw,
+        oh,
+        ow,
+        *gate.stride(),
+        w_h.stride(0),
+        w_h.stride(3),
+        w_v.stride(0),
+        w_v.stride(2),
+        b_h.stride(0),
+        b_v.stride(0),
+        *features.stride(),
+        *out.stride(),
         out,
-        SCALE_H=nearest_scale(gh, oh), SCALE_W=nearest_scale(gw, ow),
-        KH=w_v.shape[2], KW=w_h.shape[3], BLOCK=pixels,
+        SCALE_H=nearest_scale(gh, oh),
+        SCALE_W=nearest_scale(gw, ow),
+        KH=w_v.shape[2],
+        KW=w_h.shape[3],
+        BLOCK=pixels,
     )
     return out

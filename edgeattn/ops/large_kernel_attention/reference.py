@@ -30,5 +30,7 @@ def large_kernel_attention(
             )
     k0, k1 = w0.shape[-1], w1.shape[-1]
     out = F.conv2d(x.float(), w0.float(), b0.float(), padding=k0 // 2, groups=channels)
-    out = F.conv2d(out, w1.float(), b1.float(), padding=dilation * (k1 // 2), dilation=dilation, groups=channels)
+    out = F.conv2d(
+        out, w1.float(), b1.float(), padding=dilation * (k1 // 2), dilation=dilation, groups=channels
+    )
     return out.to(x.dtype)

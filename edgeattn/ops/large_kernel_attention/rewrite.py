@@ -24,9 +24,8 @@ class EdgeLKA(nn.Module):
         self.dilation = int(src.conv_spatial.dilation[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        attn = large_kernel_attention_op(
-            x, self.conv0.weight, self.conv0.bias, self.conv_spatial.weight, self.conv_spatial.bias, self.dilation
-        )
+        dw0, dw1 = self.conv0, self.conv_spatial
+        attn = large_kernel_attention_op(x, dw0.weight, dw0.bias, dw1.weight, dw1.bias, self.dilation)
         return x * self.conv1(attn)
 
 

@@ -17,14 +17,23 @@ def _head_scale(scale: Tensor, heads: int) -> Tensor:
     return scale.float().reshape(-1).expand(heads).reshape(1, heads, 1, 1)
 
 
-def multi_head_attention_int8(q: Tensor, k: Tensor, v: Tensor, scale: float, q_scale: Tensor,
-                              k_scale: Tensor, v_scale: Tensor | None = None,
-                              p_scale: Tensor | None = None, attn_bias: Tensor | None = None,
-                              key_mask: Tensor | None = None) -> Tensor:
+def multi_head_attention_int8(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    scale: float,
+    q_scale: Tensor,
+    k_scale: Tensor,
+    v_scale: Tensor | None = None,
+    p_scale: Tensor | None = None,
+    attn_bias: Tensor | None = None,
+    key_mask: Tensor | None = None,
+) -> Tensor:
     """int8 q, k with per-head scales; int8 v (P quantized with p_scale) or float v. fp32 output."""
     heads = q.shape[1]
-    scores = int8_scores(q, k).float() * (_head_scale(q_scale, heads) * _head_scale(k_scale, heads)
-                                          * scale)
+    scores = int8_scores(q, k).float() * (
+        _head_scale(q_scale, heads) * _head_scale(k_scale, heads) * scale
+    )
     if attn_bias is not None:
         scores = scores + attn_bias.float()
     if key_mask is not None:

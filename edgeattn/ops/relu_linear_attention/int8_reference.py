@@ -14,8 +14,15 @@ def int8_state(k: Tensor, v: Tensor) -> Tensor:
     return integer_matmul(torch.relu(k).transpose(-2, -1), v)
 
 
-def relu_linear_attention_int8(q: Tensor, k: Tensor, v: Tensor, eps: float, q_scale: Tensor,
-                               k_scale: Tensor, v_scale: Tensor | None = None) -> Tensor:
+def relu_linear_attention_int8(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    eps: float,
+    q_scale: Tensor,
+    k_scale: Tensor,
+    v_scale: Tensor | None = None,
+) -> Tensor:
     """int8 q, k (per-head scales) and int8 (v_scale) or float v; fp32 output.
 
     Dequantization commutes with ReLU for positive scales, so this is the fp32 reference on

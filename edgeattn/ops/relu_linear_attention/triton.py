@@ -26,16 +26,45 @@ MAX_HEAD_DIM = 256
 
 @triton.jit
 def relu_linear_attention_kernel(
-    q_ptr, k_ptr, v_ptr, q_scale_ptr, k_scale_ptr, v_scale_ptr,
-    N, D, DV, H,
-    s_qb, s_qh, s_qn, s_qd,
-    s_kb, s_kh, s_kn, s_kd,
-    s_vb, s_vh, s_vn, s_vd,
-    s_ob, s_oh, s_on, s_od,
-    s_sb, s_sh, s_sd, s_se,
-    o_ptr, state_ptr,
-    EPS: tl.constexpr, QK_INT8: tl.constexpr, V_INT8: tl.constexpr, STORE_STATE: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    q_scale_ptr,
+    k_scale_ptr,
+    v_scale_ptr,
+    N,
+    D,
+    DV,
+    H,
+    s_qb,
+    s_qh,
+    s_qn,
+    s_qd,
+    s_kb,
+    s_kh,
+    s_kn,
+    s_kd,
+    s_vb,
+    s_vh,
+    s_vn,
+    s_vd,
+    s_ob,
+    s_oh,
+    s_on,
+    s_od,
+    s_sb,
+    s_sh,
+    s_sd,
+    s_se,
+    o_ptr,
+    state_ptr,
+    EPS: tl.constexpr,
+    QK_INT8: tl.constexpr,
+    V_INT8: tl.constexpr,
+    STORE_STATE: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_DV: tl.constexpr,
 ):
     """Float path (QK_INT8 False) or INT8 path (int8 q, k; v int8 when V_INT8, int32 state)."""
     pid_bh = tl.program_id(0)
@@ -54,11 +83,17 @@ def relu_linear_attention_kernel(
     for start in range(0, N, BLOCK_N):
         offs_n = start + tl.arange(0, BLOCK_N)
         n_ok = offs_n < N
-        k_t = tl.load(k_ptr + b * s_kb + h * s_kh + offs_d[:, None] * s_kd + offs_n[None, :] * s_kn,
-                      mask=d_ok[:, None] & n_ok[None, :], other=0)
+        k_t = tl.load(
+            k_ptr + b * s_kb + h * s_kh + offs_d[:, None] * s_kd + offs_n[None, :] * s_kn,
+            mask=d_ok[:, None] & n_ok[None, :],
+            other=0,
+        )
         k_t = tl.maximum(k_t, 0)
-        v = tl.load(v_ptr + b * s_vb + h * s_vh + offs_n[:, None] * s_vn + offs_dv[None, :] * s_vd,
-                    mask=n_ok[:, None] & dv_ok[None, :], other=0)
+        v = tl.load(
+            v_ptr + b * s_vb + h * s_vh + offs_n[:, None] * s_vn + offs_dv[None, :] * s_vd,
+            mask=n_ok[:, None] & dv_ok[None, :],
+            other=0,
+        )
         k_sum += tl.sum(k_t.to(tl.float32), 1)
         if V_INT8:
             kv_i += tl.dot(k_t, v, out_dtype=tl.int32)
@@ -69,8 +104,15 @@ def relu_linear_attention_kernel(
         k_sum = k_sum * k_scale
         if V_INT8:
             if STORE_STATE:
-                tl.store(state_ptr + b * s_sb + h * s_sh + offs_d[:, None] * s_sd
-                         + offs_dv[None, :] * s_se, kv_i, mask=d_ok[:, None] & dv_ok[None, :])
+                tl.store(
+                    state_ptr
+                    + b * s_sb
+                    + h * s_sh
+                    + offs_d[:, None] * s_sd
+                    + offs_dv[None, :] * s_se,
+                    kv_i,
+                    mask=d_ok[:, None] & dv_ok[None, :],
+                )
             kv = kv_i.to(tl.float32) * (k_scale * tl.load(v_scale_ptr + h))
         else:
             kv = kv * k_scale
@@ -78,16 +120,22 @@ def relu_linear_attention_kernel(
     for start in range(0, N, BLOCK_N):
         offs_n = start + tl.arange(0, BLOCK_N)
         n_ok = offs_n < N
-        q = tl.load(q_ptr + b * s_qb + h * s_qh + offs_n[:, None] * s_qn + offs_d[None, :] * s_qd,
-                    mask=n_ok[:, None] & d_ok[None, :], other=0)
+        q = tl.load(
+            q_ptr + b * s_qb + h * s_qh + offs_n[:, None] * s_qn + offs_d[None, :] * s_qd,
+            mask=n_ok[:, None] & d_ok[None, :],
+            other=0,
+        )
         q = tl.maximum(q, 0).to(tl.float32)
         if QK_INT8:
             q = q * q_scale
         numerator = tl.dot(q, kv, input_precision="ieee")
         denominator = tl.sum(q * k_sum[None, :], 1) + EPS
         out = numerator / denominator[:, None]
-        tl.store(o_ptr + b * s_ob + h * s_oh + offs_n[:, None] * s_on + offs_dv[None, :] * s_od,
-                 out.to(o_ptr.dtype.element_ty), mask=n_ok[:, None] & dv_ok[None, :])
+        tl.store(
+            o_ptr + b * s_ob + h * s_oh + offs_n[:, None] * s_on + offs_dv[None, :] * s_od,
+            out.to(o_ptr.dtype.element_ty),
+            mask=n_ok[:, None] & dv_ok[None, :],
+        )
 
 
 def _shape_refusal(q: Tensor, k: Tensor, v: Tensor) -> str:
@@ -104,36 +152,62 @@ def _shape_refusal(q: Tensor, k: Tensor, v: Tensor) -> str:
     return ""
 
 
-def _launch(q: Tensor, k: Tensor, v: Tensor, out: Tensor, eps: float,
-            scales: tuple[Tensor, Tensor, Tensor] | None, state: Tensor | None) -> Tensor:
+def _launch(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    out: Tensor,
+    eps: float,
+    scales: tuple[Tensor, Tensor, Tensor] | None,
+    state: Tensor | None,
+) -> Tensor:
     batch, heads, n, d = q.shape
     dv = v.shape[3]
     block_dv = block(dv, 16, 64)
     q_scale, k_scale, v_scale = scales if scales is not None else (q, q, q)
     relu_linear_attention_kernel[(batch * heads, triton.cdiv(dv, block_dv))](
-        q, k, v, q_scale, k_scale, v_scale,
-        n, d, dv, heads,
-        *q.stride(), *k.stride(), *v.stride(), *out.stride(),
+        q,
+        k,
+        v,
+        q_scale,
+        k_scale,
+        v_scale,
+        n,
+        d,
+        dv,
+        heads,
+        *q.stride(),
+        *k.stride(),
+        *v.stride(),
+        *out.stride(),
         *(state.stride() if state is not None else (0, 0, 0, 0)),
-        out, state if state is not None else out,
-        EPS=float(eps), QK_INT8=scales is not None, V_INT8=v.dtype == torch.int8,
+        out,
+        state if state is not None else out,
+        EPS=float(eps),
+        QK_INT8=scales is not None,
+        V_INT8=v.dtype == torch.int8,
         STORE_STATE=state is not None,
-        BLOCK_N=block(n, 16, 64), BLOCK_D=block(d, 16), BLOCK_DV=block_dv,
+        BLOCK_N=block(n, 32 if scales is not None else 16, 64),
+        BLOCK_D=block(d, 16),
+        BLOCK_DV=block_dv,
     )
     return out
 
 
 def can_run(q: Tensor, k: Tensor, v: Tensor, eps: float) -> tuple[bool, str]:
     """Whether the fp32/fp16 kernel accepts these inputs, and why not."""
-    reason = (_shape_refusal(q, k, v)
-              or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
-              or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
-              or device_refusal((q, k, v), relu_linear_attention_kernel))
+    reason = (
+        _shape_refusal(q, k, v)
+        or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
+        or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
+        or device_refusal((q, k, v), relu_linear_attention_kernel)
+    )
     return (not reason, reason or "ok")
 
 
-def relu_linear_attention(q: Tensor, k: Tensor, v: Tensor, eps: float,
-                          out: Tensor | None = None) -> Tensor:
+def relu_linear_attention(
+    q: Tensor, k: Tensor, v: Tensor, eps: float, out: Tensor | None = None
+) -> Tensor:
     """relu(q)(relu(k)^T v) / (relu(q)(relu(k)^T 1) + eps); q, k [B,H,N,D], v [B,H,N,Dv]."""
     ok, reason = can_run(q, k, v, eps)
     raise_refusal("ReLULinearAttention", "" if ok else reason)
@@ -141,26 +215,49 @@ def relu_linear_attention(q: Tensor, k: Tensor, v: Tensor, eps: float,
     return _launch(q, k, v, out, eps, None, None)
 
 
-def can_run_int8(q: Tensor, k: Tensor, v: Tensor, eps: float, q_scale: Tensor, k_scale: Tensor,
-                 v_scale: Tensor | None = None) -> tuple[bool, str]:
+def can_run_int8(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    eps: float,
+    q_scale: Tensor,
+    k_scale: Tensor,
+    v_scale: Tensor | None = None,
+) -> tuple[bool, str]:
     """Whether the INT8 kernel accepts these inputs, and why not."""
     heads = q.shape[1] if q.dim() == 4 else 1
-    reason = (_shape_refusal(q, k, v)
-              or dtype_refusal({"q": q, "k": k}, (torch.int8,))
-              or dtype_refusal({"v": v}, (torch.int8, *FLOAT_DTYPES))
-              or ("int8 v needs v_scale" if v.dtype == torch.int8 and v_scale is None else "")
-              or next((f"{name} must be float32 with 1 or H={heads} values on {q.device}"
-                       for name, s in (("q_scale", q_scale), ("k_scale", k_scale),
-                                       ("v_scale", v_scale))
-                       if s is not None and (s.dtype != torch.float32 or s.device != q.device
-                                             or s.numel() not in (1, heads))), "")
-              or device_refusal((q, k, v), relu_linear_attention_kernel))
+    reason = (
+        _shape_refusal(q, k, v)
+        or dtype_refusal({"q": q, "k": k}, (torch.int8,))
+        or dtype_refusal({"v": v}, (torch.int8, *FLOAT_DTYPES))
+        or ("int8 v needs v_scale" if v.dtype == torch.int8 and v_scale is None else "")
+        or next(
+            (
+                f"{name} must be float32 with 1 or H={heads} values on {q.device}"
+                for name, s in (("q_scale", q_scale), ("k_scale", k_scale), ("v_scale", v_scale))
+                if s is not None
+                and (
+                    s.dtype != torch.float32 or s.device != q.device or s.numel() not in (1, heads)
+                )
+            ),
+            "",
+        )
+        or device_refusal((q, k, v), relu_linear_attention_kernel)
+    )
     return (not reason, reason or "ok")
 
 
-def relu_linear_attention_int8(q: Tensor, k: Tensor, v: Tensor, eps: float, q_scale: Tensor,
-                               k_scale: Tensor, v_scale: Tensor | None = None,
-                               out: Tensor | None = None, state: Tensor | None = None) -> Tensor:
+def relu_linear_attention_int8(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    eps: float,
+    q_scale: Tensor,
+    k_scale: Tensor,
+    v_scale: Tensor | None = None,
+    out: Tensor | None = None,
+    state: Tensor | None = None,
+) -> Tensor:
     """INT8 ReLULinearAttention: int8 q, k (per-head scales [H]); v int8 (v_scale) or float.
 
     relu(k)^T v runs int8 -> int32 (`state`, [B, H, D, Dv] int32, receives it when v is int8);
@@ -173,6 +270,8 @@ def relu_linear_attention_int8(q: Tensor, k: Tensor, v: Tensor, eps: float, q_sc
     if out is None:
         dtype = torch.float16 if v.dtype == torch.int8 else v.dtype
         out = torch.empty(v.shape, dtype=dtype, device=v.device)
-    scales = tuple(s.reshape(-1).expand(heads).contiguous()
-                   for s in (q_scale, k_scale, v_scale if v_scale is not None else q_scale))
+    scales = tuple(
+        s.reshape(-1).expand(heads).contiguous()
+        for s in (q_scale, k_scale, v_scale if v_scale is not None else q_scale)
+    )
     return _launch(q, k, v, out, eps, scales, state if v.dtype == torch.int8 else None)

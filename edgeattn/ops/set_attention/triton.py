@@ -27,13 +27,32 @@ INDEX_DTYPES = (torch.int32, torch.int64)
 
 @triton.jit
 def set_attention_kernel(
-    q_ptr, k_ptr, v_ptr, inds_ptr, valid_ptr, slot_ptr,
-    N, T, HEAD_DIM,
-    s_qn, s_qc, s_kn, s_kc, s_vn, s_vc,
-    s_is, s_it, s_bs, s_bt, s_slot,
-    s_on, s_oc,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    inds_ptr,
+    valid_ptr,
+    slot_ptr,
+    N,
+    T,
+    HEAD_DIM,
+    s_qn,
+    s_qc,
+    s_kn,
+    s_kc,
+    s_vn,
+    s_vc,
+    s_is,
+    s_it,
+    s_bs,
+    s_bt,
+    s_slot,
+    s_on,
+    s_oc,
     o_ptr,
-    SCALE: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr,
+    SCALE: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
+    BLOCK_D: tl.constexpr,
 ):
     """Grid (cdiv(N, BLOCK_Q), num_heads); fp32 statistics and accumulator, output in v's dtype."""
     pid_q = tl.program_id(0)
@@ -55,32 +74,46 @@ def set_attention_kernel(
     for t in range(T):
         key_idx = tl.load(inds_ptr + set_id * s_is + t * s_it, mask=i_ok, other=0)
         valid = tl.load(valid_ptr + set_id * s_bs + t * s_bt, mask=i_ok, other=0) != 0
-        k = tl.load(k_ptr + key_idx[:, None] * s_kn + channel[None, :] * s_kc, mask=row_mask,
-                    other=0.0)
+        k = tl.load(
+            k_ptr + key_idx[:, None] * s_kn + channel[None, :] * s_kc, mask=row_mask, other=0.0
+        )
         score = tl.where(valid, tl.sum(q * k.to(tl.float32), 1), float("-inf"))
         m_new = tl.maximum(m_i, score)
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
         alpha = tl.exp2(m_i - m_safe)
         p = tl.exp2(score - m_safe)
         l_i = l_i * alpha + p
-        v = tl.load(v_ptr + key_idx[:, None] * s_vn + channel[None, :] * s_vc, mask=row_mask,
-                    other=0.0)
+        v = tl.load(
+            v_ptr + key_idx[:, None] * s_vn + channel[None, :] * s_vc, mask=row_mask, other=0.0
+        )
         acc = acc * alpha[:, None] + p[:, None] * v.to(tl.float32)
         m_i = m_new
     out = acc / tl.where(l_i > 0, l_i, 1.0)[:, None]
-    tl.store(o_ptr + offs_i[:, None] * s_on + channel[None, :] * s_oc,
-             out.to(o_ptr.dtype.element_ty), mask=row_mask)
+    tl.store(
+        o_ptr + offs_i[:, None] * s_on + channel[None, :] * s_oc,
+        out.to(o_ptr.dtype.element_ty),
+        mask=row_mask,
+    )
 
 
-def _shape_refusal(q: Tensor, k: Tensor, v: Tensor, set_inds: Tensor, set_valid: Tensor,
-                   voxel_slot: Tensor, num_heads: int) -> str:
+def _shape_refusal(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    set_inds: Tensor,
+    set_valid: Tensor,
+    voxel_slot: Tensor,
+    num_heads: int,
+) -> str:
     if q.dim() != 2 or q.shape != k.shape or q.shape != v.shape:
-        return f"q, k, v must be [N, C] of one shape, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        shapes = ", ".join(str(tuple(t.shape)) for t in (q, k, v))
+        return f"q, k, v must be [N, C] of one shape, got {shapes}"
     n, channels = q.shape
     if int(num_heads) < 1 or channels % int(num_heads):
         return f"C={channels} must be a positive multiple of num_heads={num_heads}"
     if set_inds.dim() != 2 or set_valid.shape != set_inds.shape:
-        return f"set_inds {tuple(set_inds.shape)} and set_valid {tuple(set_valid.shape)} must be one [S, T] shape"
+        shapes = f"{tuple(set_inds.shape)} and set_valid {tuple(set_valid.shape)}"
+        return f"set_inds {shapes} must be one [S, T] shape"
     if set_valid.dtype != torch.bool:
         return f"set_valid must be bool, got {set_valid.dtype}"
     if tuple(voxel_slot.shape) != (n,):
@@ -92,13 +125,23 @@ def _shape_refusal(q: Tensor, k: Tensor, v: Tensor, set_inds: Tensor, set_valid:
     return ""
 
 
-def can_run(q: Tensor, k: Tensor, v: Tensor, set_inds: Tensor, set_valid: Tensor,
-            voxel_slot: Tensor, num_heads: int, scale: float) -> tuple[bool, str]:
-    """Whether the fused kernel accepts these inputs, and why not (index values are checked at launch)."""
-    reason = (_shape_refusal(q, k, v, set_inds, set_valid, voxel_slot, num_heads)
-              or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
-              or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
-              or device_refusal((q, k, v, set_inds, set_valid, voxel_slot), set_attention_kernel))
+def can_run(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    set_inds: Tensor,
+    set_valid: Tensor,
+    voxel_slot: Tensor,
+    num_heads: int,
+    scale: float,
+) -> tuple[bool, str]:
+    """Whether the fused kernel accepts these inputs, and why not (index values: at launch)."""
+    reason = (
+        _shape_refusal(q, k, v, set_inds, set_valid, voxel_slot, num_heads)
+        or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
+        or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
+        or device_refusal((q, k, v, set_inds, set_valid, voxel_slot), set_attention_kernel)
+    )
     return (not reason, reason or "ok")
 
 
@@ -110,9 +153,17 @@ def _index_refusal(n: int, set_inds: Tensor, voxel_slot: Tensor) -> str:
     return ""
 
 
-def set_attention(q: Tensor, k: Tensor, v: Tensor, set_inds: Tensor, set_valid: Tensor,
-                  voxel_slot: Tensor, num_heads: int, scale: float,
-                  out: Tensor | None = None) -> Tensor:
+def set_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    set_inds: Tensor,
+    set_valid: Tensor,
+    voxel_slot: Tensor,
+    num_heads: int,
+    scale: float,
+    out: Tensor | None = None,
+) -> Tensor:
     """Masked multi-head attention inside voxel sets; q, k, v [N, C] -> [N, C] (v's dtype).
 
     Index values are range-checked before launch (one device sync), so bad partitions raise
@@ -125,14 +176,27 @@ def set_attention(q: Tensor, k: Tensor, v: Tensor, set_inds: Tensor, set_valid: 
     head_dim = channels // int(num_heads)
     out = torch.empty_like(v) if out is None else out
     valid = set_valid.view(torch.uint8)
-    block_q = 32
+    block_q = 64
     set_attention_kernel[(triton.cdiv(n, block_q), int(num_heads))](
-        q, k, v, set_inds, valid, voxel_slot,
-        n, set_inds.shape[1], head_dim,
-        *q.stride(), *k.stride(), *v.stride(),
-        *set_inds.stride(), *valid.stride(), voxel_slot.stride(0),
+        q,
+        k,
+        v,
+        set_inds,
+        valid,
+        voxel_slot,
+        n,
+        set_inds.shape[1],
+        head_dim,
+        *q.stride(),
+        *k.stride(),
+        *v.stride(),
+        *set_inds.stride(),
+        *valid.stride(),
+        voxel_slot.stride(0),
         *out.stride(),
         out,
-        SCALE=float(scale), BLOCK_Q=block_q, BLOCK_D=block(head_dim, 16),
+        SCALE=float(scale),
+        BLOCK_Q=block_q,
+        BLOCK_D=block(head_dim, 16),
     )
     return out

@@ -13,15 +13,23 @@ def int8_scores(q: Tensor, k: Tensor) -> Tensor:
     return integer_matmul(q.transpose(-2, -1), k)
 
 
-def single_head_attention_int8(q: Tensor, k: Tensor, v: Tensor, scale: float, q_scale: Tensor,
-                               k_scale: Tensor, v_scale: Tensor | None = None,
-                               p_scale: Tensor | None = None) -> Tensor:
+def single_head_attention_int8(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    scale: float,
+    q_scale: Tensor,
+    k_scale: Tensor,
+    v_scale: Tensor | None = None,
+    p_scale: Tensor | None = None,
+) -> Tensor:
     """int8 q, k (per-tensor scales); v int8 with v_scale and P quantized with p_scale, or v float.
 
     Returns fp32 [B, Dv, N].
     """
-    scores = int8_scores(q, k).float() * (q_scale.float().reshape(()) * k_scale.float().reshape(())
-                                          * scale)
+    scores = int8_scores(q, k).float() * (
+        q_scale.float().reshape(()) * k_scale.float().reshape(()) * scale
+    )
     attn = torch.softmax(scores, dim=-1)
     if v.dtype == torch.int8:
         attn = dequantize(quantize_probabilities(attn, p_scale), p_scale)

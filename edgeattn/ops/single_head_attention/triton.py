@@ -39,16 +39,19 @@ def _shape_refusal(q: Tensor, k: Tensor, v: Tensor) -> str:
 
 def can_run(q: Tensor, k: Tensor, v: Tensor, scale: float) -> tuple[bool, str]:
     """Whether the fp32/fp16 kernel accepts these inputs, and why not."""
-    reason = (_shape_refusal(q, k, v)
-              or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
-              or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
-              or device_refusal((q, k, v), attention_fwd_kernel))
+    reason = (
+        _shape_refusal(q, k, v)
+        or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
+        or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
+        or device_refusal((q, k, v), attention_fwd_kernel)
+    )
     return (not reason, reason or "ok")
 
 
-def single_head_attention(q: Tensor, k: Tensor, v: Tensor, scale: float,
-                          out: Tensor | None = None) -> Tensor:
-    """softmax(scale * q^T k) applied to v; q, k [B, Dqk, N], v [B, Dv, N] -> [B, Dv, N] (v's dtype)."""
+def single_head_attention(
+    q: Tensor, k: Tensor, v: Tensor, scale: float, out: Tensor | None = None
+) -> Tensor:
+    """softmax(scale * q^T k) applied to v; q, k [B, Dqk, N], v [B, Dv, N] -> [B, Dv, N]."""
     ok, reason = can_run(q, k, v, scale)
     raise_refusal("SingleHeadAttention", "" if ok else reason)
     out = torch.empty_like(v) if out is None else out
@@ -67,26 +70,48 @@ def _scale_refusal(named: dict[str, Tensor | None], device: torch.device) -> str
     return ""
 
 
-def can_run_int8(q: Tensor, k: Tensor, v: Tensor, scale: float, q_scale: Tensor,
-                 k_scale: Tensor, v_scale: Tensor | None = None,
-                 p_scale: Tensor | None = None) -> tuple[bool, str]:
+def can_run_int8(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    scale: float,
+    q_scale: Tensor,
+    k_scale: Tensor,
+    v_scale: Tensor | None = None,
+    p_scale: Tensor | None = None,
+) -> tuple[bool, str]:
     """Whether the INT8 kernel accepts these inputs, and why not."""
     v_int8 = v.dtype == torch.int8
-    reason = (_shape_refusal(q, k, v)
-              or dtype_refusal({"q": q, "k": k}, (torch.int8,))
-              or dtype_refusal({"v": v}, (torch.int8, *FLOAT_DTYPES))
-              or ("int8 v needs v_scale and p_scale" if v_int8 and (v_scale is None or p_scale is None)
-                  else "")
-              or _scale_refusal({"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale,
-                                 "p_scale": p_scale}, q.device)
-              or device_refusal((q, k, v), attention_int8_kernel))
+    reason = (
+        _shape_refusal(q, k, v)
+        or dtype_refusal({"q": q, "k": k}, (torch.int8,))
+        or dtype_refusal({"v": v}, (torch.int8, *FLOAT_DTYPES))
+        or (
+            "int8 v needs v_scale and p_scale"
+            if v_int8 and (v_scale is None or p_scale is None)
+            else ""
+        )
+        or _scale_refusal(
+            {"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale, "p_scale": p_scale},
+            q.device,
+        )
+        or device_refusal((q, k, v), attention_int8_kernel)
+    )
     return (not reason, reason or "ok")
 
 
-def single_head_attention_int8(q: Tensor, k: Tensor, v: Tensor, scale: float, q_scale: Tensor,
-                               k_scale: Tensor, v_scale: Tensor | None = None,
-                               p_scale: Tensor | None = None, out: Tensor | None = None,
-                               scores: Tensor | None = None) -> Tensor:
+def single_head_attention_int8(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    scale: float,
+    q_scale: Tensor,
+    k_scale: Tensor,
+    v_scale: Tensor | None = None,
+    p_scale: Tensor | None = None,
+    out: Tensor | None = None,
+    scores: Tensor | None = None,
+) -> Tensor:
     """INT8 SingleHeadAttention: int8 q, k [B, Dqk, N]; v int8 (with v_scale, p_scale) or float.
 
     Output is float16 for int8 v, else v's dtype. `scores` ([B, N, N] int32) receives the
@@ -97,9 +122,16 @@ def single_head_attention_int8(q: Tensor, k: Tensor, v: Tensor, scale: float, q_
     if out is None:
         dtype = torch.float16 if v.dtype == torch.int8 else v.dtype
         out = torch.empty(v.shape, dtype=dtype, device=v.device)
-    attention_int8_forward(_head_view(q), _head_view(k), _head_view(v), _head_view(out), scale,
-                           q_scale.reshape(1), k_scale.reshape(1),
-                           None if v_scale is None else v_scale.reshape(1),
-                           None if p_scale is None else p_scale.reshape(1),
-                           scores=None if scores is None else scores.unsqueeze(1))
+    attention_int8_forward(
+        _head_view(q),
+        _head_view(k),
+        _head_view(v),
+        _head_view(out),
+        scale,
+        q_scale.reshape(1),
+        k_scale.reshape(1),
+        None if v_scale is None else v_scale.reshape(1),
+        None if p_scale is None else p_scale.reshape(1),
+        scores=None if scores is None else scores.unsqueeze(1),
+    )
     return out

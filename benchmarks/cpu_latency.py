@@ -1,0 +1,130 @@
+"""ORT CPU latency: edgeattn's ONNX vs plain `torch.onnx.export` of the same timm model vs torch eager.
+
+Batch 1, fixed thread count, median of N timed runs after warm-up; all ratios come from one run of this
+script on one machine. Writes benchmarks/results/cpu_latency-<cpu>-<date>.json.
+
+    python benchmarks/cpu_latency.py [--models shvit_s4 ...] [--threads 2] [--iters 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+import edgeattn
+from edgeattn.backbones import create_model, get_spec
+
+DEFAULT_MODELS = ["shvit_s4", "lowformer_b1", "ghostnetv2_100", "efficientvit_b1", "efficientvit_m4", "mobilevitv2_100"]
+RESULTS = Path(__file__).parent / "results"
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def time_calls(fn, warmup: int, iters: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return samples
+
+
+def ort_session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def plain_export(model: torch.nn.Module, x: torch.Tensor, path: Path, dynamo: bool) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=dynamo, opset_version=18)
+
+
+def bench_model(name: str, threads: int, warmup: int, iters: int, work: Path) -> dict:
+    spec = get_spec(name)
+    bundle = edgeattn.export(name, "cpu-x86", out=work / name, force=True)
+    model, _ = create_model(spec)
+    x = torch.randn(1, *spec.input_size, generator=torch.Generator().manual_seed(0))
+    plain_dynamo, plain_legacy = work / f"{name}.plain.onnx", work / f"{name}.legacy.onnx"
+    plain_export(model, x, plain_dynamo, dynamo=True)
+    plain_export(model, x, plain_legacy, dynamo=False)
+
+    feeds = {"image": x.numpy()}
+    variants = {"edgeattn_onnx": bundle.path / "model.onnx", "plain_export": plain_dynamo,
+                "plain_export_torchscript": plain_legacy}
+    medians, samples = {}, {}
+    for label, path in variants.items():
+        session = ort_session(path, threads)
+        input_name = session.get_inputs()[0].name
+        data = {input_name: feeds["image"]}
+        samples[label] = time_calls(lambda: session.run(None, data), warmup, iters)
+    torch.set_num_threads(threads)
+    with torch.no_grad():
+        samples["torch_eager"] = time_calls(lambda: model(x), warmup, iters)
+    medians = {label: statistics.median(values) for label, values in samples.items()}
+    return {
+        "model": name,
+        "resolution": spec.resolution,
+        "median_ms": {k: round(v, 3) for k, v in medians.items()},
+        "p90_ms": {k: round(float(np.percentile(v, 90)), 3) for k, v in samples.items()},
+        "ratio_edgeattn_to_plain": round(medians["edgeattn_onnx"] / medians["plain_export"], 3),
+        "ratio_edgeattn_to_torchscript_export": round(medians["edgeattn_onnx"] / medians["plain_export_torchscript"], 3),
+        "speedup_vs_eager": round(medians["torch_eager"] / medians["edgeattn_onnx"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--iters", type=int, default=50)
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            row = bench_model(name, args.threads, args.warmup, args.iters, Path(tmp))
+            results.append(row)
+            print(json.dumps(row))
+    today = dt.date.today().isoformat()
+    cpu = cpu_name()
+    report = {
+        "benchmark": "cpu_latency",
+        "date": today,
+        "device": {"cpu": cpu, "threads": args.threads, "machine": platform.machine()},
+        "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__, "edgeattn": edgeattn.__version__},
+        "protocol": f"batch 1, ORT CPUExecutionProvider intra_op={args.threads}, torch.set_num_threads({args.threads}), "
+                    f"{args.warmup} warm-up + {args.iters} timed runs, median",
+        "results": results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    slug = "".join(c if c.isalnum() else "-" for c in cpu).strip("-").lower()[:40]
+    out = RESULTS / f"cpu_latency-{slug}-{today}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

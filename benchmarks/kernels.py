@@ -1,0 +1,344 @@
+"""Benchmark every edgeattn op on a CUDA GPU at the shapes its backbones use (batch 1 and 8).
+
+For each op, spec case, batch and dtype it times the Triton kernel, the eager fp32-math reference,
+`torch.compile` of that reference, `scaled_dot_product_attention` where it applies, and the INT8
+Triton kernels of the attention ops; it reports the median time (`triton.testing.do_bench`), the
+achieved bandwidth and FLOP rate, and the fraction of the memory roofline (ideal bytes moved / peak
+bandwidth, divided by the measured time). Results go to
+`benchmarks/results/kernels_<device>_<YYYY-MM-DD>.json`.
+
+    python benchmarks/kernels.py [--ops SingleHeadAttention ...] [--batch 1 8] [--dtype fp16 fp32]
+
+Without a CUDA GPU it exits with a message saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import math
+import os
+import platform
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgeattn.errors import EdgeattnError, MissingDependencyError
+from edgeattn.kernels.cases import OpCase, make_case
+from edgeattn.ops.fake_quant import DEFAULT_PROBABILITY_SCALE, quantize, symmetric_scale
+from edgeattn.ops.spec import ShapeCase
+
+RESULTS_DIR = Path(__file__).parent / "results"
+DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+
+PEAK_BANDWIDTH_GBPS = {
+    "H200": 4800.0,
+    "H100 NVL": 3900.0,
+    "H100 PCIe": 2000.0,
+    "H100": 3350.0,
+    "GH200": 4000.0,
+    "A100-SXM4-80GB": 2039.0,
+    "A100 80GB PCIe": 1935.0,
+    "A100": 1555.0,
+    "L40S": 864.0,
+    "L4": 300.0,
+    "RTX 4090": 1008.0,
+    "RTX 3090": 936.0,
+    "A10": 600.0,
+    "T4": 320.0,
+    "Orin": 204.8,
+}
+"""Vendor peak DRAM bandwidth (GB/s) by device-name substring; the longest match wins."""
+
+EXTRA_CASES = {
+    "SetAttention": [
+        ShapeCase(
+            id="dsvt_pillar_opt_n20000_t36",
+            attributes={"num_heads": 8},
+            shapes={
+                "q": [20000, 192],
+                "k": [20000, 192],
+                "v": [20000, 192],
+                "set_inds": [-1, 36],
+                "set_valid": [-1, 36],
+                "voxel_slot": [20000],
+            },
+        ),
+    ],
+}
+"""Deployment-size cases the spec files keep out of the CPU parity tests (DSVT opt profile)."""
+
+INT8_OPS = ("SingleHeadAttention", "MultiHeadAttention", "ReLULinearAttention")
+SDPA_OPS = ("SingleHeadAttention", "MultiHeadAttention")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One implementation to time: a no-argument callable and the ideal bytes it must move."""
+
+    name: str
+    run: Callable[[], Any]
+    bytes_moved: int
+
+
+def peak_bandwidth_gbps(device_name: str) -> float | None:
+    """The vendor peak bandwidth of `device_name`, or None when the device is not in the table."""
+    matches = [key for key in PEAK_BANDWIDTH_GBPS if key.lower() in device_name.lower()]
+    return PEAK_BANDWIDTH_GBPS[max(matches, key=len)] if matches else None
+
+
+def metrics(
+    bytes_moved: int, flops: int, median_ms: float, peak_gbps: float | None
+) -> dict[str, Any]:
+    """Achieved GB/s, TFLOP/s and fraction of the memory roofline for one timing."""
+    seconds = median_ms * 1e-3
+    gbps = bytes_moved / seconds / 1e9
+    return {
+        "median_ms": median_ms,
+        "bytes": bytes_moved,
+        "flops": flops,
+        "achieved_gbps": gbps,
+        "achieved_tflops": flops / seconds / 1e12,
+        "roofline_fraction": gbps / peak_gbps if peak_gbps else None,
+    }
+
+
+def result_path(device_name: str, date: dt.date, directory: Path = RESULTS_DIR) -> Path:
+    """`kernels_<device slug>_<date>.json` under `directory`."""
+    slug = re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-")
+    return directory / f"kernels_{slug}_{date.isoformat()}.json"
+
+
+def plan(op_names: list[str] | None, batches: list[int]) -> list[tuple[Any, ShapeCase, int]]:
+    """(op definition, case, batch) for every run, spec cases first, then EXTRA_CASES at batch 1."""
+    from edgeattn.ops.registry import all_ops, get_op
+
+    for name in op_names or []:
+        get_op(name)
+    runs = []
+    for op_def in all_ops():
+        if op_names and op_def.name not in op_names and op_def.folder not in op_names:
+            continue
+        for case in op_def.spec.cases:
+            runs.extend((op_def, case, batch) for batch in batches)
+        runs.extend((op_def, case, 1) for case in EXTRA_CASES.get(op_def.name, []))
+    return runs
+
+
+def _bytes_of(*tensors: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+def _sdpa(op: str, oc: OpCase) -> Callable[[], Any]:
+    import torch.nn.functional as F
+
+    if op == "SingleHeadAttention":
+        q, k, v = (t.transpose(1, 2).unsqueeze(1) for t in oc.inputs)
+        return lambda: F.scaled_dot_product_attention(q, k, v, scale=oc.attrs["scale"])
+    q, k, v = oc.inputs
+    mask = None
+    if oc.attrs.get("attn_bias") is not None:
+        mask = oc.attrs["attn_bias"].to(q.dtype)
+    if oc.attrs.get("key_mask") is not None:
+        key_mask = oc.attrs["key_mask"][:, None, None, :]
+        additive = torch.zeros(key_mask.shape, dtype=q.dtype, device=q.device)
+        additive = additive.masked_fill(~key_mask, float("-inf"))
+        mask = additive if mask is None else mask + additive
+    return lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=oc.attrs["scale"])
+
+
+def _int8(op: str, oc: OpCase) -> Variant:
+    module = importlib.import_module(f"edgeattn.ops.{_folder(op)}.triton")
+    axis = None if op == "SingleHeadAttention" else 1
+    scales = [symmetric_scale(t, axis=axis) for t in oc.inputs[:3]]
+    q8, k8, v8 = (quantize(t, s, axis=axis) for t, s in zip(oc.inputs[:3], scales, strict=True))
+    out_bytes = (
+        v8.numel() * 2 if op != "MultiHeadAttention" else math.prod(q8.shape[:3]) * v8.shape[3] * 2
+    )
+    extra = _bytes_of(oc.attrs.get("attn_bias"), oc.attrs.get("key_mask"))
+    if op == "ReLULinearAttention":
+        run = lambda: module.relu_linear_attention_int8(q8, k8, v8, oc.attrs["eps"], *scales)  # noqa: E731
+    else:
+        p_scale = torch.full_like(scales[0], DEFAULT_PROBABILITY_SCALE)
+        launcher = getattr(module, f"{_folder(op)}_int8")
+        options = {key: oc.attrs[key] for key in ("attn_bias", "key_mask") if key in oc.attrs}
+        run = lambda: launcher(q8, k8, v8, oc.attrs["scale"], *scales, p_scale, **options)  # noqa: E731
+    return Variant("triton-int8", run, _bytes_of(q8, k8, v8) + out_bytes + extra)
+
+
+def _folder(op: str) -> str:
+    from edgeattn.ops.registry import get_op
+
+    return get_op(op).folder
+
+
+def variants(op_def: Any, oc: OpCase, use_compile: bool = True) -> list[Variant]:
+    """Everything to time for one case: Triton, eager reference, torch.compile, SDPA, INT8."""
+    from edgeattn.ops.backends import backend
+
+    triton_run = backend(op_def.name, "triton").run
+    found = [
+        Variant("triton", lambda: triton_run(*oc.inputs, **oc.attrs), oc.bytes_moved),
+        Variant("eager", lambda: op_def.reference(*oc.inputs, **oc.attrs), oc.bytes_moved),
+    ]
+    if use_compile:
+        compiled = torch.compile(op_def.reference, dynamic=False)
+        found.append(
+            Variant("torch.compile", lambda: compiled(*oc.inputs, **oc.attrs), oc.bytes_moved)
+        )
+    if op_def.name in SDPA_OPS:
+        found.append(Variant("sdpa", _sdpa(op_def.name, oc), oc.bytes_moved))
+    if op_def.name in INT8_OPS and oc.inputs[0].dtype == torch.float16:
+        found.append(_int8(op_def.name, oc))
+    return found
+
+
+def _max_error(out: Any, ref: torch.Tensor, op: str) -> float | None:
+    if not isinstance(out, torch.Tensor):
+        return None
+    if op == "SingleHeadAttention" and out.dim() == 4:
+        out = out.squeeze(1).transpose(1, 2)
+    if out.shape != ref.shape:
+        return None
+    return float((out.float() - ref).abs().max())
+
+
+def _require_cuda() -> str:
+    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
+        raise EdgeattnError(
+            "TRITON_INTERPRET is set, so Triton kernels would run interpreted on the CPU.",
+            "Unset TRITON_INTERPRET before benchmarking.",
+        )
+    if not torch.cuda.is_available():
+        raise MissingDependencyError(
+            "benchmarks/kernels.py needs a CUDA GPU, and torch.cuda.is_available() is False here.",
+            "Run it on a machine with an NVIDIA GPU, a CUDA build of torch and triton installed.",
+        )
+    return torch.cuda.get_device_name()
+
+
+def _measured_copy_gbps() -> float:
+    import triton.testing
+
+    src = torch.empty(256 * 2**20, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    ms = triton.testing.do_bench(lambda: dst.copy_(src), warmup=25, rep=100, return_mode="median")
+    return 2 * src.numel() / (ms * 1e-3) / 1e9
+
+
+def run(
+    op_names: list[str] | None,
+    batches: list[int],
+    dtypes: list[str],
+    use_compile: bool,
+    warmup: int,
+    rep: int,
+) -> dict[str, Any]:
+    """Time every planned case; returns the JSON-ready report."""
+    import triton
+    import triton.testing
+    from rich.progress import Progress
+
+    device_name = _require_cuda()
+    peak = peak_bandwidth_gbps(device_name)
+    report: dict[str, Any] = {
+        "device": device_name,
+        "date": dt.datetime.now(dt.timezone.utc).date().isoformat(),
+        "versions": {
+            "torch": torch.__version__,
+            "triton": triton.__version__,
+            "cuda": torch.version.cuda,
+            "python": platform.python_version(),
+        },
+        "peak_bandwidth_gbps": peak,
+        "measured_copy_gbps": _measured_copy_gbps(),
+        "timing": {"method": "triton.testing.do_bench median", "warmup_ms": warmup, "rep_ms": rep},
+        "results": [],
+    }
+    runs = [
+        (op_def, case, batch, dtype)
+        for op_def, case, batch in plan(op_names, batches)
+        for dtype in dtypes
+    ]
+    with Progress() as progress:
+        task = progress.add_task("kernels", total=len(runs))
+        for op_def, case, batch, dtype_name in runs:
+            progress.update(task, description=f"{op_def.name} {case.id} b{batch} {dtype_name}")
+            oc = make_case(
+                op_def.name,
+                case,
+                op_def.spec.inputs,
+                op_def.reference,
+                dtype=DTYPES[dtype_name],
+                batch=batch,
+                device="cuda",
+            )
+            ref = op_def.reference(
+                *(_upcast(t) for t in oc.inputs), **{k: _upcast(v) for k, v in oc.attrs.items()}
+            ).float()
+            for variant in variants(op_def, oc, use_compile):
+                entry = {
+                    "op": op_def.name,
+                    "case": case.id,
+                    "batch": batch,
+                    "dtype": dtype_name,
+                    "impl": variant.name,
+                }
+                try:
+                    out = variant.run()
+                    ms = triton.testing.do_bench(
+                        variant.run, warmup=warmup, rep=rep, return_mode="median"
+                    )
+                except Exception as exc:  # a failing variant is recorded, the sweep goes on
+                    report["results"].append({**entry, "error": f"{type(exc).__name__}: {exc}"})
+                    continue
+                report["results"].append(
+                    {
+                        **entry,
+                        **metrics(variant.bytes_moved, oc.flops, ms, peak),
+                        "max_abs_error_vs_fp32": _max_error(out, ref, op_def.name),
+                    }
+                )
+            progress.advance(task)
+    return report
+
+
+def _upcast(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.float()
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ops", nargs="*", help="op names (default: all)")
+    parser.add_argument("--batch", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--dtype", nargs="+", choices=sorted(DTYPES), default=["fp16", "fp32"])
+    parser.add_argument(
+        "--no-compile", action="store_true", help="skip torch.compile (slow to warm up)"
+    )
+    parser.add_argument("--warmup", type=int, default=25, help="do_bench warm-up, ms")
+    parser.add_argument("--rep", type=int, default=100, help="do_bench repetition time, ms")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    try:
+        report = run(args.ops, args.batch, args.dtype, not args.no_compile, args.warmup, args.rep)
+    except EdgeattnError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
+    path = result_path(report["device"], dt.date.fromisoformat(report["date"]), args.out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {path} ({len(report['results'])} timings)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""Explicit INT8: activation ranges from ONNX Runtime and QuantizeLinear/DequantizeLinear emission.
+
+Two styles:
+- "tensorrt": symmetric int8 everywhere (zero point 0), per-tensor activations, per-channel int8 weights
+  (stored as int8 initializers + DequantizeLinear), Q/DQ on the inputs of weighted ops (Conv,
+  ConvTranspose, Gemm, MatMul), attention MatMuls and residual Adds, and on the q/k/v inputs of edgeattn
+  plugin nodes; none inside fp32 islands.
+- "ort": ORT x86 QDQ: u8 asymmetric activations, s8 per-channel weights, int32 biases; the same places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edgeattn.calibrate.islands import PLUGIN_DOMAIN, ensure_node_names
+from edgeattn.calibrate.observers import MaxObserver, Method, Observer, make_observer
+from edgeattn.errors import UsageError
+
+Style = Literal["tensorrt", "ort"]
+STYLES: tuple[Style, ...] = ("tensorrt", "ort")
+WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+PLUGIN_QUANTIZED_INPUTS = {"SingleHeadAttention": 3, "MultiHeadAttention": 3, "ReLULinearAttention": 3, "SetAttention": 3}
+BOUNDED_OUTPUT_OPS = frozenset({"Softmax", "Sigmoid"})
+"""Producers whose outputs are calibrated with max, never clipped (probabilities and gates)."""
+
+
+@dataclass(frozen=True)
+class QDQConfig:
+    """What gets quantized and how."""
+
+    style: Style = "tensorrt"
+    method: Method = "entropy"
+    percentile: float = 99.99
+    residual_adds: bool = True
+    skip_nodes: frozenset[str] = field(default_factory=frozenset)
+    """Node names kept in fp32 (fp32 islands, and regions the CPU latency check rejected)."""
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise UsageError(f"unknown Q/DQ style {self.style!r}", f"Use one of: {', '.join(STYLES)}.")
+
+
+def _initializer_names(model: onnx.ModelProto) -> set[str]:
+    names = {init.name for init in model.graph.initializer}
+    names.update(n.output[0] for n in model.graph.node if n.op_type == "Constant")
+    return names
+
+
+def quantized_inputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, list[int]]:
+    """Node name -> indices of its activation inputs that get Q/DQ (weights handled separately)."""
+    constants = _initializer_names(model)
+    chosen: dict[str, list[int]] = {}
+    for node in model.graph.node:
+        if node.name in config.skip_nodes:
+            continue
+        if node.domain == PLUGIN_DOMAIN:
+            count = PLUGIN_QUANTIZED_INPUTS.get(node.op_type, 0)
+            indices = list(range(min(count, len(node.input))))
+        elif node.op_type in WEIGHTED_OPS:
+            indices = [0] if node.op_type != "MatMul" else [0, 1]
+        elif node.op_type == "Add" and config.residual_adds:
+            indices = [0, 1]
+        else:
+            continue
+        indices = [i for i in indices if i < len(node.input) and node.input[i] and node.input[i] not in constants]
+        if node.op_type == "Add" and len(indices) < 2:
+            continue
+        if indices:
+            chosen[node.name] = indices
+    return chosen
+
+
+def weight_inputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, tuple[int, int]]:
+    """Node name -> (weight input index, channel axis) for weighted ops with initializer weights."""
+    initializers = {init.name for init in model.graph.initializer}
+    chosen = {}
+    for node in model.graph.node:
+        if node.name in config.skip_nodes or node.op_type not in WEIGHTED_OPS or len(node.input) < 2:
+            continue
+        if node.input[1] not in initializers:
+            continue
+        if node.op_type == "Conv":
+            axis = 0
+        elif node.op_type == "ConvTranspose":
+            axis = 1
+        elif node.op_type == "Gemm":
+            trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+            axis = 0 if trans_b else 1
+        else:
+            axis = -1
+        chosen[node.name] = (1, axis)
+    return chosen
+
+
+def activation_tensors(model: onnx.ModelProto, config: QDQConfig) -> list[str]:
+    """Every tensor that needs a calibrated range, in graph order."""
+    by_name = {n.name: n for n in model.graph.node}
+    names: list[str] = []
+    for node_name, indices in quantized_inputs(model, config).items():
+        for index in indices:
+            name = by_name[node_name].input[index]
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def collect_ranges(
+    model: onnx.ModelProto,
+    batches: Iterable[np.ndarray],
+    tensors: list[str],
+    config: QDQConfig,
+    threads: int = 2,
+) -> dict[str, Observer]:
+    """Stream calibration batches through ONNX Runtime and observe each tensor in `tensors`."""
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    existing = {o.name for o in probe.graph.output}
+    for name in tensors:
+        if name not in existing:
+            probe.graph.output.append(helper.make_empty_tensor_value_info(name))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    producers = {out: node.op_type for node in model.graph.node for out in node.output}
+    observers = {
+        name: MaxObserver() if producers.get(name) in BOUNDED_OUTPUT_OPS else make_observer(config.method, config.percentile)
+        for name in tensors
+    }
+    for batch in batches:
+        for chunk in fit_batch(session, np.asarray(batch, dtype=np.float32)):
+            values = session.run(tensors, {input_name: chunk})
+            for name, value in zip(tensors, values):
+                observers[name].update(value)
+    return observers
+
+
+def fit_batch(session, batch: np.ndarray) -> list[np.ndarray]:
+    """Split `batch` into chunks the session accepts (graphs exported with a static batch size)."""
+    size = session.get_inputs()[0].shape[0]
+    if not isinstance(size, int) or size == len(batch):
+        return [batch]
+    if len(batch) % size:
+        raise UsageError(
+            f"calibration batch of {len(batch)} does not split into the graph's static batch {size}",
+            f"Use a calibration batch size that is a multiple of {size}.",
+        )
+    return [batch[i : i + size] for i in range(0, len(batch), size)]
+
+
+def activation_params(observer: Observer, style: Style) -> tuple[float, int, int]:
+    """(scale, zero point, ONNX element type) of one activation tensor."""
+    if style == "tensorrt":
+        return observer.threshold() / 127.0, 0, TensorProto.INT8
+    lo, hi = observer.signed_range()
+    scale = max(hi - lo, 1e-12) / 255.0
+    zero_point = int(np.clip(round(-lo / scale), 0, 255))
+    return scale, zero_point, TensorProto.UINT8
+
+
+def quantize_weight(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-channel int8 weights: (int8 values, fp32 scales along `axis`)."""
+    axis = axis % weight.ndim
+    reduce = tuple(d for d in range(weight.ndim) if d != axis)
+    amax = np.abs(weight).max(axis=reduce)
+    scales = np.maximum(amax, 1e-12).astype(np.float32) / 127.0
+    shape = [1] * weight.ndim
+    shape[axis] = -1
+    values = np.clip(np.round(weight / scales.reshape(shape)), -127, 127).astype(np.int8)
+    return values, scales
+
+
+@dataclass
+class QDQResult:
+    """The quantized model and a record of what was quantized (for calibration.json)."""
+
+    model: onnx.ModelProto
+    activations: dict[str, dict]
+    weights: list[str]
+    nodes: list[str]
+
+
+def insert_qdq(model: onnx.ModelProto, observers: dict[str, Observer], config: QDQConfig) -> QDQResult:
+    """Return a copy of `model` with Q/DQ pairs on calibrated activations and DQ'd int8 weights."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    ensure_node_names(out)
+    graph = out.graph
+    initializers = {init.name: init for init in graph.initializer}
+    act_inputs = quantized_inputs(out, config)
+    w_inputs = weight_inputs(out, config)
+    new_inits: list[TensorProto] = []
+    replaced: dict[str, str] = {}
+    activations: dict[str, dict] = {}
+    weights: list[str] = []
+    nodes: list[onnx.NodeProto] = []
+    input_scales: dict[str, float] = {}
+
+    def qdq_activation(name: str, before: list[onnx.NodeProto]) -> str:
+        if name in replaced:
+            return replaced[name]
+        if name not in observers:
+            raise UsageError(f"no calibrated range for tensor {name!r}", "Calibrate the same graph you quantize.")
+        scale, zero_point, elem = activation_params(observers[name], config.style)
+        scale_name, zp_name = f"{name}__scale", f"{name}__zero_point"
+        new_inits.append(numpy_helper.from_array(np.array(scale, dtype=np.float32), scale_name))
+        zp_dtype = np.int8 if elem == TensorProto.INT8 else np.uint8
+        new_inits.append(numpy_helper.from_array(np.array(zero_point, dtype=zp_dtype), zp_name))
+        q_name, dq_name = f"{name}__q", f"{name}__dq"
+        before.append(helper.make_node("QuantizeLinear", [name, scale_name, zp_name], [q_name], name=f"QuantizeLinear__{name}"))
+        before.append(helper.make_node("DequantizeLinear", [q_name, scale_name, zp_name], [dq_name], name=f"DequantizeLinear__{name}"))
+        replaced[name] = dq_name
+        input_scales[name] = scale
+        obs = observers[name]
+        activations[name] = {
+            "threshold": obs.threshold(), "min": obs.min, "max": obs.max, "amax": obs.amax,
+            "scale": scale, "zero_point": zero_point, "observer": obs.method if not isinstance(obs, MaxObserver) else "max",
+        }
+        return dq_name
+
+    for node in graph.node:
+        before: list[onnx.NodeProto] = []
+        for index in act_inputs.get(node.name, []):
+            node.input[index] = qdq_activation(node.input[index], before)
+        if node.name in w_inputs:
+            index, axis = w_inputs[node.name]
+            w_name = node.input[index]
+            array = numpy_helper.to_array(initializers[w_name])
+            values, scales = quantize_weight(array, axis)
+            q_init, s_init = f"{w_name}__int8_{node.name}", f"{w_name}__scale_{node.name}"
+            new_inits.append(numpy_helper.from_array(values, q_init))
+            new_inits.append(numpy_helper.from_array(scales, s_init))
+            zp_init = f"{w_name}__zero_point_{node.name}"
+            new_inits.append(numpy_helper.from_array(np.zeros(scales.shape, dtype=np.int8), zp_init))
+            dq_out = f"{w_name}__dq_{node.name}"
+            before.append(helper.make_node("DequantizeLinear", [q_init, s_init, zp_init], [dq_out],
+                                           name=f"DequantizeLinear__{w_name}__{node.name}", axis=axis % array.ndim))
+            node.input[index] = dq_out
+            weights.append(w_name)
+            if config.style == "ort" and node.op_type == "Conv" and len(node.input) > 2 and node.input[2] in initializers:
+                x_name = next((k for k, v in replaced.items() if v == node.input[0]), None)
+                if x_name is not None:
+                    node.input[2] = _int32_bias(node, initializers[node.input[2]], input_scales[x_name] * scales, new_inits, before)
+        nodes.extend(before)
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + new_inits)
+    onnx.checker.check_model(out)
+    return QDQResult(out, activations, weights, sorted(set(act_inputs) | set(w_inputs)))
+
+
+def _int32_bias(node, bias_init: TensorProto, scales: np.ndarray, new_inits, before) -> str:
+    bias = numpy_helper.to_array(bias_init)
+    scales = np.maximum(scales.astype(np.float32), 1e-12)
+    values = np.clip(np.round(bias / scales), -(2**31), 2**31 - 1).astype(np.int32)
+    q_name, s_name, zp_name = (f"{bias_init.name}__int32_{node.name}", f"{bias_init.name}__scale_{node.name}",
+                               f"{bias_init.name}__zero_point_{node.name}")
+    new_inits.append(numpy_helper.from_array(values, q_name))
+    new_inits.append(numpy_helper.from_array(scales, s_name))
+    new_inits.append(numpy_helper.from_array(np.zeros(scales.shape, dtype=np.int32), zp_name))
+    out = f"{bias_init.name}__dq_{node.name}"
+    before.append(helper.make_node("DequantizeLinear", [q_name, s_name, zp_name], [out],
+                                   name=f"DequantizeLinear__{bias_init.name}__{node.name}", axis=0))
+    return out

@@ -1,0 +1,124 @@
+"""DSVT export: one ONNX graph with dynamic voxel/set counts reproduces torch at several voxel counts."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+import timm
+import torch
+
+import edgeattn.backbones.dsvt as dsvt
+from edgeattn.exporters.dsvt import export_dsvt, export_stack
+from edgeattn.lidar.inputs import build_stack_inputs
+from edgeattn.exporters.parity import compare_output
+from edgeattn.lidar.scenes import synthetic_scene
+from edgeattn.lidar.session import DSVTSession
+from edgeattn.lidar.voxelize import voxelize
+
+SEED = 42
+SPECS = {spec.name: spec for spec in dsvt.SPECS}
+
+
+def small_model(name: str) -> dsvt.DSVT:
+    torch.manual_seed(SEED)
+    return timm.create_model(name, dim=32, heads=4, ffn=64).eval()
+
+
+def parity_counts(result) -> list[int]:
+    cases = result["parity"]["cases"]
+    assert all(o["passed"] for c in cases for o in c["outputs"]), cases
+    return [int(c["input"].split()[0]) for c in cases]
+
+
+@pytest.fixture(scope="module")
+def pillar_export(tmp_path_factory):
+    model = small_model("dsvt_pillar")
+    out = tmp_path_factory.mktemp("dsvt_pillar")
+    result = export_dsvt(SPECS["dsvt_pillar"], model, out, flavour="portable", profile_from=2, seed=SEED,
+                         progress=False)
+    return model, out, result
+
+
+def test_portable_parity_at_three_voxel_counts_from_one_graph(pillar_export):
+    model, out, result = pillar_export
+    counts = parity_counts(result)
+    assert len(counts) == 3 and counts[0] == 500 and counts[1] == 5000 and counts[2] > 15000
+    proto = onnx.load(out / "model.onnx")
+    assert {n.domain for n in proto.graph.node} <= {"", "ai.onnx"}
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
+    assert dims["voxel_feats"] == ["voxels_s0", 7]
+    assert dims["set_inds_s0_shift0"] == [2, "sets_s0_shift0", 36]
+    assert dims["set_inds_s0_shift1"] == [2, "sets_s0_shift1", 36]
+    assert dims["voxel_slot_s0_shift1"] == [2, "voxels_s0"]
+
+
+def test_trt_profile_file_and_trtexec_shapes(pillar_export):
+    _, out, result = pillar_export
+    data = json.loads((out / "trt_profiles.json").read_text())
+    dims = data["profile"]["dims"]
+    assert set(dims) == {"voxels_s0", "sets_s0_shift0", "sets_s0_shift1"}
+    for bounds in dims.values():
+        assert bounds["min"] < min(bounds["observed"]) <= bounds["opt"] <= max(bounds["observed"]) < bounds["max"]
+    shapes = data["trtexec"]["maxShapes"].split(",")
+    assert [s.split(":")[0] for s in shapes] == result["input_names"]
+    assert f"voxel_feats:{dims['voxels_s0']['max']}x7" in shapes
+
+
+def test_session_runs_points_like_the_torch_model(pillar_export):
+    model, out, _ = pillar_export
+    session = DSVTSession(out / "model.onnx", out / "trt_profiles.json", model.layout)
+    voxels = voxelize(synthetic_scene(SEED, azimuth_steps=1024), model.layout.grid)
+    features, coords = session.run_voxels(voxels)
+    with torch.no_grad():
+        bev = model(voxels.features, voxels.coords)
+    expected = model.scatter_bev(features, coords, 1)
+    assert bev.shape == (1, 32, 468, 468)
+    parity = compare_output("bev", bev.numpy(), expected.numpy())
+    assert parity.passed, parity
+
+
+def test_plugin_flavour_parity_in_reference_evaluator(tmp_path):
+    model = small_model("dsvt_pillar")
+    result = export_dsvt(SPECS["dsvt_pillar"], model, tmp_path, flavour="plugins", profile_from=1, seed=SEED,
+                         progress=False, parity_voxels=(97, 300, 1000))
+    assert parity_counts(result) == [97, 300, 1000]
+    proto = onnx.load(tmp_path / "model.plugins.onnx")
+    plugin_nodes = [n for n in proto.graph.node if n.op_type == "SetAttention"]
+    assert len(plugin_nodes) == 8 and all(n.domain == "edgeattn" for n in plugin_nodes)
+
+
+def test_voxel_model_with_attention_pooling_exports(tmp_path):
+    model = small_model("dsvt_voxel")
+    result = export_dsvt(SPECS["dsvt_voxel"], model, tmp_path, flavour="portable", profile_from=1, seed=SEED,
+                         progress=False, parity_voxels=(300, 1000, 3000))
+    assert parity_counts(result) == [300, 1000, 3000]
+    assert {"voxels_s3", "sets_s3_shift1"} <= set(result["profile"]["dims"])
+
+
+def test_full_width_pillar_parity_at_modest_counts(tmp_path):
+    torch.manual_seed(SEED)
+    model = timm.create_model("dsvt_pillar").eval()
+    assert model.config.dims == (192,) and model.config.heads == (8,) and model.config.ffn == (384,)
+    result = export_dsvt(SPECS["dsvt_pillar"], model, tmp_path, flavour="portable", profile_from=1, seed=SEED,
+                         progress=False, parity_voxels=(300, 1200))
+    assert parity_counts(result) == [300, 1200]
+
+
+def test_export_is_deterministic():
+    model = small_model("dsvt_pillar")
+    voxels = voxelize(synthetic_scene(SEED, azimuth_steps=256), model.layout.grid)
+    example = build_stack_inputs(voxels, model.layout)
+    first, second = (export_stack(model.stack, model.layout, example, "portable", 18).SerializeToString(
+        deterministic=True) for _ in range(2))
+    assert first == second
+
+
+def test_registry_entries():
+    pillar, voxel = SPECS["dsvt_pillar"], SPECS["dsvt_voxel"]
+    for spec in (pillar, voxel):
+        assert spec.family == "dsvt" and spec.source == "native" and spec.input_kind == "voxels"
+        assert "SetAttention" in spec.ops
+    model = small_model("dsvt_pillar")
+    assert sum(len(b.layers) for b in model.stack.stages[0]) == 8
