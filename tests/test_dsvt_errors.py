@@ -14,6 +14,15 @@ from edgeattn.lidar.voxelize import Voxels, voxelize
 GRID = pillar_config().layout.grid
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny tensors: one intra-op thread avoids oversubscription on small shared CI boxes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def cloud(n: int, scale: float = 20.0, seed: int = 42) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     points = torch.randn(n, 4, generator=generator) * scale

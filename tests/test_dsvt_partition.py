@@ -16,6 +16,15 @@ from edgeattn.lidar.scenes import synthetic_scene
 from edgeattn.lidar.voxelize import VoxelGrid, voxelize
 
 SEED = 42
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny tensors: one intra-op thread avoids oversubscription on small shared CI boxes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 # name: (grid x, y, z, voxels, batch, window (x, y, z), shift (x, y, z), set size)
 SCENES = {
     "flat-13x11-w5x3-t7": ((13, 11, 1), 63, 1, (5, 3, 1), (0, 0, 0), 7),

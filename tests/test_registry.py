@@ -51,3 +51,12 @@ def test_stats_match_published_sizes():
     assert stats["shvit_s4"]["gmacs"] == pytest.approx(0.986, rel=0.02)
     assert stats["ghostnetv2_100"]["gmacs"] == pytest.approx(0.167, rel=0.03)
     assert stats["efficientvit_b1"]["params_m"] == pytest.approx(9.1, rel=0.02)
+
+
+def test_readme_model_table_is_generated_from_the_registry():
+    from pathlib import Path
+
+    from edgeattn.backbones.stats import markdown_table
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert markdown_table() in readme, "run `python -m edgeattn.backbones.stats` to refresh the README table"

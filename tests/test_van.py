@@ -181,6 +181,8 @@ def test_timm_interface():
     assert model.num_classes == 7 and model(x).shape == (1, 7)
     model.reset_classifier(0)
     assert model(x).shape == (1, 256)
+    model.reset_classifier(0, "")
+    torch.testing.assert_close(model(x), features)
 
 
 def test_features_only():

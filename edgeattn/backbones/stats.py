@@ -38,10 +38,40 @@ def load_stats() -> dict[str, dict[str, float]]:
     return json.loads(STATS_FILE.read_text()) if STATS_FILE.exists() else {}
 
 
+README_MARKERS = ("<!-- models-table -->", "<!-- /models-table -->")
+
+
+def markdown_table() -> str:
+    """The README's model table, generated from the registry and `model_stats.json`."""
+    stats = load_stats()
+    rows = ["| model | family | params (M) | GMACs | resolution | edgeattn ops | source | pretrained |",
+            "|---|---|---:|---:|---|---|---|---|"]
+    for spec in list_models():
+        entry = stats.get(spec.name)
+        size = f"{spec.resolution}²" if spec.input_kind == "image" else "voxels"
+        rows.append(
+            f"| `{spec.name}` | {spec.family} | {entry['params_m']:.2f} | {entry['gmacs']:.3f} | {size} | "
+            if entry else f"| `{spec.name}` | {spec.family} | – | – | {size} | "
+        )
+        rows[-1] += (f"{', '.join(spec.ops) or '–'} | {'native' if spec.source == 'native' else 'timm'} | "
+                     f"{spec.pretrained_tag or '–'} |")
+    return "\n".join(rows)
+
+
+def update_readme(readme: Path) -> None:
+    """Replace the table between the README markers with a freshly generated one."""
+    text = readme.read_text()
+    head, rest = text.split(README_MARKERS[0], 1)
+    _, tail = rest.split(README_MARKERS[1], 1)
+    readme.write_text(f"{head}{README_MARKERS[0]}\n{markdown_table()}\n{README_MARKERS[1]}{tail}")
+
+
 def main() -> None:
     stats = {spec.name: measure(spec) for spec in list_models() if spec.input_kind == "image"}
     STATS_FILE.write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {len(stats)} entries to {STATS_FILE}")
+    load_stats.cache_clear()
+    update_readme(Path(__file__).parents[2] / "README.md")
+    print(f"wrote {len(stats)} entries to {STATS_FILE} and the README model table")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from edgeattn.backbones.spec import ModelSpec
+from edgeattn.errors import UsageError
 
 __all__ = ["VAN", "LKA", "checkpoint_filter_fn", "SPECS"]
 
@@ -184,7 +185,7 @@ class VAN(nn.Module):
             in_chs = dim
         self.stages = nn.Sequential(*stages)
         self.num_features = self.head_hidden_size = embed_dims[-1]
-        self.pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=True)
+        self.pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=bool(global_pool))
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(_init_weights)
@@ -198,7 +199,7 @@ class VAN(nn.Module):
         self.num_classes = num_classes
         if global_pool is not None:
             self.global_pool = global_pool
-            self.pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=True)
+            self.pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=bool(global_pool))
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_intermediates(
@@ -212,7 +213,7 @@ class VAN(nn.Module):
     ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         """Stage outputs (each after its LayerNorm) at `indices`, timm's feature-extraction API."""
         if output_fmt != "NCHW":
-            raise ValueError("VAN intermediates are NCHW only")
+            raise UsageError(f"VAN intermediates have no {output_fmt!r} format.", "Pass output_fmt='NCHW'.")
         take_indices, max_index = feature_take_indices(len(self.stages), indices)
         stages = self.stages[: max_index + 1] if stop_early else self.stages
         intermediates = []
@@ -239,7 +240,7 @@ class VAN(nn.Module):
         return self.stages(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool -> dropout -> linear classifier (pre_logits stops before it)."""
+        """Global pool (average by default) -> dropout -> linear classifier (pre_logits stops before it)."""
         x = self.head_drop(self.pool(x))
         return x if pre_logits else self.head(x)
 

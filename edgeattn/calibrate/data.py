@@ -226,7 +226,7 @@ def sample_photos(
 
 
 def lidar_scenes(spec: ModelSpec, count: int, batch_size: int, seed: int) -> CalibrationData:
-    """Synthetic LiDAR scenes for voxel models, from `edgeattn.lidar.scenes` when it is installed."""
+    """Synthetic LiDAR point clouds (`edgeattn.lidar.scenes`), one [1, P, 4] array per scene."""
     if spec.input_kind != "voxels":
         raise UsageError(f"{spec.name} takes images, not LiDAR scenes", "Use an image folder or 'samples'.")
     try:
@@ -236,5 +236,6 @@ def lidar_scenes(spec: ModelSpec, count: int, batch_size: int, seed: int) -> Cal
             "synthetic LiDAR scenes are not available in this edgeattn build (edgeattn.lidar.scenes missing)",
             "Calibrate voxel models with .npz files of voxel features saved from real scans.",
         ) from exc
-    arrays = [np.asarray(scenes.synthetic_voxel_features(spec, seed=seed + i), dtype=np.float32) for i in range(count)]
-    return CalibrationData([a[None] for a in arrays], f"{LIDAR} (synthetic scenes, seed {seed})", LIDAR, [])
+    clouds = [scenes.synthetic_scene(seed + i).numpy()[None] for i in range(count)]
+    return CalibrationData(clouds, f"{LIDAR} (synthetic scenes, seed {seed})", LIDAR,
+                           [f"scene {seed + i}" for i in range(count)])

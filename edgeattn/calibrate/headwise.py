@@ -210,7 +210,8 @@ def reparameterise(
     Collects per-head statistics, applies the exact reparameterisations, and measures per-head SQNR and
     ranges before and after plus the fp32 output change (max |new - old| / max |old|) on the first batch.
     """
-    new_model = copy.deepcopy(model).eval()
+    new_model = copy.deepcopy(model)
+    new_model.eval()
     sites_before = find_sites(model)
     sites_after = find_sites(new_model)
     stats_before = collect_stats(model, sites_before, batches)

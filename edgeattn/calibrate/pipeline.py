@@ -89,6 +89,11 @@ def build_precision(
     `progress` is anything with a `step(name)` context manager (e.g. `exporters.progress.Steps`) or None.
     """
     bundle_dir = Path(bundle_dir)
+    if spec.input_kind != "image":
+        raise EdgeattnError(
+            f"reduced precision for {spec.input_kind} models ({spec.name}) is not supported by edgeattn yet",
+            "Export voxel models in fp32; the precision stage handles single-image-input graphs only.",
+        )
     graphs = _read_graphs(bundle_dir)
     if precision == "fp16":
         return _build_fp16(bundle_dir, spec, graphs, calib, progress)

@@ -1,7 +1,7 @@
 """Export of DSVT's attention stack (what the DSVT authors put in TensorRT) with dynamic voxel/set counts.
 
 Steps: synthetic scenes -> TensorRT profile (trt_profiles.json) -> torch.onnx.export(dynamo=True) of
-`DSVTStack` with partition tensors as graph inputs -> parity at three voxel counts from the one
+`DSVTStack` with partition tensors as graph inputs -> parity at three voxel counts from each
 exported graph (ONNX Runtime for "portable", onnx.reference with edgeattn ops for "plugins").
 Files: model.onnx (portable) or model.plugins.onnx (plugins), trt_profiles.json.
 """
@@ -20,7 +20,7 @@ import torch
 
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.errors import ParityError, UsageError
-from edgeattn.exporters.parity import check_parity, ort_runner, torch_outputs
+from edgeattn.exporters.parity import ParityReport, check_parity, ort_runner, torch_outputs
 from edgeattn.exporters.progress import Steps
 from edgeattn.lidar.inputs import StackInputs, build_stack_inputs, stack_dynamic_axes, stack_input_names
 from edgeattn.lidar.layout import DSVTLayout
@@ -50,20 +50,26 @@ def export_dsvt(
     progress: bool = True,
     parity_voxels: tuple[int, ...] = PARITY_VOXELS,
 ) -> dict[str, Any]:
-    """Write the stack's ONNX file and trt_profiles.json into `out_dir`; return files, parity, profile.
+    """Write the stack's ONNX file(s) and trt_profiles.json into `out_dir`; return files, parity, profile.
 
-    `model` is a `DSVT` (edgeattn.backbones.dsvt). Raises ParityError when the exported graph does not
-    reproduce torch at every checked voxel count.
+    `model` is a `DSVT` (edgeattn.backbones.dsvt); `flavour` is "portable", "plugins" or "both".
+    The returned dict is JSON-ready: files, graphs (flavour -> file), input/output names, dynamic
+    axes, parity (one ParityReport dump per flavour), profile, trtexec shape strings, step timings.
+    Raises ParityError when a graph does not reproduce torch at every checked voxel count.
     """
-    if flavour not in FLAVOURS:
-        raise UsageError(f"unknown ONNX flavour {flavour!r}", f"Use one of: {', '.join(FLAVOURS)}.")
+    flavours = list(FLAVOURS) if flavour == "both" else [flavour]
+    if any(f not in FLAVOURS for f in flavours):
+        raise UsageError(f"unknown ONNX flavour {flavour!r}", f"Use one of: {', '.join(FLAVOURS)}, both.")
     if profile_from < 1:
         raise UsageError(f"--profile-from {profile_from} is too small", "Use at least 1 synthetic scene.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     layout: DSVTLayout = model.layout
     stack = model.stack.eval()
-    names = ["scenes -> TensorRT profile", "export ONNX", f"parity at {len(parity_voxels)} voxel counts"]
+    names = [f"{profile_from} synthetic scenes -> TensorRT profile", "torch reference outputs"]
+    for f in flavours:
+        names += [f"export {f} ONNX", f"check {f} parity at {len(parity_voxels)} voxel counts"]
+    reports: list[ParityReport] = []
     with Steps(names, enabled=progress) as steps:
         with steps.step(names[0]):
             scenes = [voxelize(synthetic_scene(seed + i), layout.grid) for i in range(profile_from)]
@@ -71,37 +77,39 @@ def export_dsvt(
             profile = build_profile(layout, frames)
             write_profile(out_dir / PROFILE_FILE, profile)
         with steps.step(names[1]):
-            example = max(frames, key=lambda f: f.tensors["voxel_feats"].shape[0])
-            proto = export_stack(stack, layout, example, flavour, spec.opset)
-            onnx_path = out_dir / ONNX_FILES[flavour]
-            onnx_path.write_bytes(proto.SerializeToString(deterministic=True))
-        with steps.step(names[2]):
             largest = max(scenes, key=lambda v: v.num_voxels)
             cases = {f"{v.num_voxels} voxels": build_stack_inputs(v, layout).as_tuple()
                      for v in parity_subsets(largest, parity_voxels)}
-            runner = (ort_runner(proto.SerializeToString()) if flavour == "portable"
-                      else lambda inputs: run_plugins(proto, inputs))
-            runtime = "onnxruntime-cpu" if flavour == "portable" else "onnx.reference+edgeattn"
             reference = {label: torch_outputs(stack, inputs) for label, inputs in cases.items()}
-            report = check_parity(onnx_path.name, runtime, reference, runner, cases, OUTPUT_NAMES)
-    result = {
-        "files": [onnx_path.name, PROFILE_FILE],
+        example = max(frames, key=lambda f: f.tensors["voxel_feats"].shape[0])
+        for f in flavours:
+            with steps.step(f"export {f} ONNX"):
+                proto = export_stack(stack, layout, example, f, spec.opset)
+                data = proto.SerializeToString(deterministic=True)
+                (out_dir / ONNX_FILES[f]).write_bytes(data)
+            with steps.step(f"check {f} parity at {len(parity_voxels)} voxel counts"):
+                runner = ort_runner(data) if f == "portable" else (lambda inputs, p=proto: run_plugins(p, inputs))
+                runtime = "onnxruntime-cpu" if f == "portable" else "onnx.reference+edgeattn"
+                reports.append(check_parity(ONNX_FILES[f], runtime, reference, runner, cases, OUTPUT_NAMES))
+    for report in reports:
+        if not report.passed:
+            worst = report.worst()
+            raise ParityError(
+                f"{report.graph} differs from torch: max abs {worst.max_abs:.3g} > {worst.atol:.3g} "
+                f"(cosine {worst.cosine:.6f})",
+                "Report this with the model name and flavour; the files were written for inspection.",
+            )
+    return {
+        "files": sorted([ONNX_FILES[f] for f in flavours] + [PROFILE_FILE]),
+        "graphs": {f: ONNX_FILES[f] for f in flavours},
         "input_names": stack_input_names(layout),
         "output_names": OUTPUT_NAMES,
         "dynamic_axes": stack_dynamic_axes(layout),
-        "parity": report.model_dump(),
+        "parity": [r.model_dump() for r in reports],
         "profile": profile.model_dump(),
         "trtexec": profile.trtexec_args(),
         "timings_s": steps.timings,
     }
-    if not report.passed:
-        worst = report.worst()
-        raise ParityError(
-            f"{onnx_path.name} differs from torch: max abs {worst.max_abs:.3g} > {worst.atol:.3g} "
-            f"(cosine {worst.cosine:.6f})",
-            "Report this with the model name and flavour; the files were written for inspection.",
-        )
-    return result
 
 
 def export_stack(stack: torch.nn.Module, layout: DSVTLayout, example: StackInputs, flavour: str,

@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import torch
 from onnx.reference import ReferenceEvaluator
+from timm.models import reparameterize_model
 from pydantic import BaseModel, ConfigDict, Field
 
 import edgeattn
@@ -85,7 +86,7 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
     flavours = FLAVOUR_CHOICES[config.flavour]
     trt_versions = [line.version for line in target.tensorrt]
 
-    step_names = ["load model", "rewrite attention into edgeattn ops"]
+    step_names = ["load model", "rewrite attention into edgeattn ops, fuse BatchNorm"]
     for flavour in flavours:
         step_names += [f"export {flavour} ONNX", f"check {flavour} parity"]
     step_names += ["lint for TensorRT"] if trt_versions else []
@@ -99,8 +100,9 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
             model, weights = create_model(spec, config.checkpoint, config.pretrained, config.seed)
             cases = _parity_cases(spec, resolution, config.batch)
             reference = {label: torch_outputs(model, inputs) for label, inputs in cases.items()}
-        with steps.step("rewrite attention into edgeattn ops"):
+        with steps.step("rewrite attention into edgeattn ops, fuse BatchNorm"):
             rewritten, swaps = rewrite_model(copy.deepcopy(model))
+            rewritten = reparameterize_model(rewritten, inplace=True)
         for flavour in flavours:
             with steps.step(f"export {flavour} ONNX"):
                 proto = export_onnx(rewritten, (torch.zeros(input_shape),), opset=opset,

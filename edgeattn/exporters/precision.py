@@ -138,7 +138,10 @@ class _Converter:
         nodes = []
         for value in self.model.graph.output:
             have = self.dtype.get(value.name)
-            if have not in (FLOAT, HALF) or have == want:
+            if have not in (FLOAT, HALF):
+                continue
+            value.type.tensor_type.elem_type = want
+            if have == want:
                 continue
             inner = f"{value.name}__{'fp16' if have == HALF else 'fp32'}"
             for node in graph_nodes:

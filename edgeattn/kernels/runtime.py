@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 import torch
 
@@ -12,6 +13,10 @@ from edgeattn.errors import MissingDependencyError, UsageError
 
 FLOAT_DTYPES = (torch.float32, torch.float16)
 """Float dtypes every Triton kernel accepts (fp32 accumulation inside)."""
+
+
+RECORDING_LAUNCHES: ContextVar[bool] = ContextVar("edgeattn_recording_launches", default=False)
+"""Set by `edgeattn.kernels.aot.record_launch`: launches are recorded, so any device will do."""
 
 
 def triton_installed() -> bool:
@@ -33,6 +38,8 @@ def kernel_is_interpreted(kernel: object) -> bool:
 
 def device_refusal(tensors: Iterable[torch.Tensor], kernel: object) -> str:
     """Why `kernel` cannot run on `tensors`' device, or "" when it can."""
+    if RECORDING_LAUNCHES.get():
+        return ""
     devices = {t.device for t in tensors}
     if len(devices) != 1:
         names = ", ".join(sorted(str(d) for d in devices))

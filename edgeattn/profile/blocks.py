@@ -5,8 +5,9 @@ torch's dynamo exporter writes, per node, the module path (``pkg.torch.onnx.name
 (``pkg.torch.onnx.class_hierarchy``). From them a node gets a block ("stem", "stage 2", "head", ...)
 and a kind ("attention", "conv", "norm", "other"). Nodes that implement an edgeattn op (the
 ``edgeattn`` domain node, or the portable decomposition of a ``torch.ops.edgeattn.*`` call) are
-named after that op; other nodes inside attention modules count as "attention" without an op name. ONNX Runtime renames nodes when it optimises a graph;
-``attribute_nodes`` maps the optimised graph back to the exported one through node and tensor names.
+named after that op; other nodes inside attention modules count as "attention" without an op name.
+ONNX Runtime renames nodes when it optimises a graph; ``attribute_nodes`` maps the optimised graph
+back to the exported one through node and tensor names.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ KINDS = ("attention", "conv", "norm", "other")
 _SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 _CLASSES_KEY = "pkg.torch.onnx.class_hierarchy"
 _STAGE = re.compile(r"^(?:stages?|layers?|blocks?|features)[._]?(\d+)$")
+_NUMBERED_PER_STAGE = re.compile(r"^(?:patch_embed|norm)(\d+)$")
+"""VAN-style per-stage modules (patch_embed1..4, norm1..4); patch_embed1 is the stem."""
 _STEM_NAMES = ("stem", "patch_embed", "conv_stem", "bn1", "act1")
 _HEAD_NAMES = ("head", "classifier", "fc", "global_pool", "conv_head", "final_conv", "norm_pre", "norm",
                "pre_logits", "head_drop", "act2", "flatten")
@@ -63,6 +66,10 @@ def block_from_scopes(scopes: list[str]) -> str:
     if not paths:
         return "other"
     top = paths[0]
+    numbered = _NUMBERED_PER_STAGE.match(top)
+    if numbered:
+        index = int(numbered.group(1))
+        return "stem" if top.startswith("patch_embed") and index == 1 else f"stage {index}"
     for path in paths[:2]:
         parts = path.split(".")
         for i in range(len(parts)):

@@ -43,6 +43,14 @@ def gpu_name() -> str | None:
     return torch.cuda.get_device_name(0)
 
 
+def _load_average() -> float | None:
+    """1-minute load average at collection time: other work on a shared machine skews timings."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def collect_environment(threads: int | None) -> dict[str, object]:
     """Describe this machine for a run record; `threads` is the thread count the runner was given."""
     try:
@@ -56,6 +64,7 @@ def collect_environment(threads: int | None) -> dict[str, object]:
         "cpu_count": os.cpu_count() or 1,
         "usable_cpus": usable,
         "threads": threads,
+        "load_average_1m": _load_average(),
         "gpu": gpu_name(),
         "python": platform.python_version(),
         "versions": package_versions(),

@@ -59,19 +59,29 @@ def kind_figure(rows: list[dict[str, Any]], title: str) -> str:
     return breakdown_figure(rows, title, colours=_KIND_COLOURS)
 
 
+def pareto_front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Points that no other point beats on both counts: more (or equal) GFLOPs ``x`` at less latency ``y``.
+
+    GFLOPs stand in for model capacity (no accuracy is measured here), so the front holds the models
+    that buy the most compute per millisecond. Returned in order of increasing latency.
+    """
+    front: list[dict[str, Any]] = []
+    for p in sorted(points, key=lambda p: (p["y"], -p["x"])):
+        if not front or p["x"] > front[-1]["x"]:
+            front.append(p)
+    return front
+
+
 def pareto_figure(points: list[dict[str, Any]], x_label: str, y_label: str, title: str) -> str:
-    """Scatter of (gflops, latency) per model with the Pareto front (lower-left is better) drawn."""
+    """Scatter of (GFLOPs, latency) per model with the Pareto front (lower-right is better) drawn."""
     figure, axes = plt.subplots(figsize=(6.5, 4.2))
     for p in points:
         axes.scatter(p["x"], p["y"], s=30)
         axes.annotate(p["label"], (p["x"], p["y"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    front, best = [], float("inf")
-    for p in sorted(points, key=lambda p: (p["x"], p["y"])):
-        if p["y"] < best:
-            front.append(p)
-            best = p["y"]
+    front = pareto_front(points)
     if len(front) > 1:
-        axes.plot([p["x"] for p in front], [p["y"] for p in front], "k--", linewidth=0.8, label="Pareto front")
+        axes.plot([p["x"] for p in front], [p["y"] for p in front], "k--", linewidth=0.8,
+                  label="Pareto front: most GFLOPs per latency")
         axes.legend(fontsize=7)
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)

@@ -115,8 +115,11 @@ def profile_run(source: ModelSource, backend: str, settings: ProfileSettings, wo
 
     breakdown = None
     if backend == "ort-cpu" and settings.op_profile_iters > 0 and not interrupted:
-        breakdown = profile_ort_ops(source.onnx_path, feeds, threads, settings.op_profile_iters,
-                                    workdir / "ort-profile")
+        try:
+            breakdown = profile_ort_ops(source.onnx_path, feeds, threads, settings.op_profile_iters,
+                                        workdir / "ort-profile")
+        except KeyboardInterrupt:
+            interrupted = True
     roofline = None
     gflops = None
     if source.onnx_path is not None:

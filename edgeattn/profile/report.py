@@ -114,7 +114,8 @@ def render_run_html(record: dict[str, Any]) -> str:
                   ["inputs", json.dumps(model["input_shapes"])], ["origin", model["origin"]]]
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
     env_rows = [["CPU", f"{env['cpu_model']} ({env['usable_cpus']} usable of {env['cpu_count']})"],
-                ["threads", env["threads"]], ["GPU", env["gpu"] or "none"], ["OS", env["os"]],
+                ["threads", env["threads"]], ["1-min load average", _fmt(env.get("load_average_1m"))],
+                ["GPU", env["gpu"] or "none"], ["OS", env["os"]],
                 ["Python", env["python"]], ["versions", versions]]
     body = [f"<h1>{_esc(title)}</h1>"]
     if record["interrupted"]:
@@ -147,6 +148,14 @@ def _setting_key(run: dict[str, Any]) -> tuple[str, int, int]:
     return run["backend"], run["settings"]["batch"], run["settings"]["threads"]
 
 
+def _attention_share(run: dict[str, Any]) -> float | None:
+    """Share of profiled kernel time spent in attention modules (ort-cpu runs with a breakdown)."""
+    breakdown = run["op_breakdown"]
+    if breakdown is None:
+        return None
+    return next((r["share"] for r in breakdown["by_kind"] if r["name"] == "attention"), 0.0)
+
+
 def comparison_rows(runs: list[dict[str, Any]], baseline: str | None) -> list[dict[str, Any]]:
     """One row per run: measured numbers plus speedup against ``baseline`` at the same settings.
 
@@ -172,7 +181,8 @@ def comparison_rows(runs: list[dict[str, Any]], baseline: str | None) -> list[di
             "model": r["model"]["name"], "backend": r["backend"], "batch": r["settings"]["batch"],
             "threads": r["settings"]["threads"], "gflops": gflops.get(r["model"]["name"]),
             "params_m": params[r["model"]["name"]] / 1e6 if r["model"]["name"] in params else None,
-            "median_ms": median, "p90_ms": r["latency"]["p90_ms"], "throughput_ips": r["latency"]["throughput_ips"],
+            "median_ms": median, "p90_ms": r["latency"]["p90_ms"], "min_ms": r["latency"]["min_ms"],
+            "throughput_ips": r["latency"]["throughput_ips"], "attention_share": _attention_share(r),
             "speedup": (ref / median) if ref is not None and median > 0 else None,
             "estimates": {t["target"]: t["estimated_latency_ms"] for t in (r["roofline"] or {}).get("targets", [])},
         })
@@ -180,12 +190,19 @@ def comparison_rows(runs: list[dict[str, Any]], baseline: str | None) -> list[di
     return rows
 
 
-_HEADERS = ["model", "backend", "batch", "threads", "params (M)", "GFLOPs", "median ms", "p90 ms", "images/s"]
+_GFLOPS_NOTE = ("GFLOPs per image are counted on the ONNX graph with a multiply-add as 2 FLOPs "
+               "(papers' FLOPs are usually multiply-adds: half these).")
+_ATTENTION_NOTE = ("Attention % is the share of ONNX Runtime kernel time inside attention modules "
+                   "(ort-cpu runs only).")
+_HEADERS = ["model", "backend", "batch", "threads", "params (M)", "GFLOPs", "median ms", "p90 ms", "min ms",
+            "images/s", "attention %"]
 
 
 def _measured_cells(row: dict[str, Any], baseline: str | None) -> list[str]:
     cells = [row["model"], row["backend"], str(row["batch"]), str(row["threads"]), _fmt(row["params_m"]),
-             _fmt(row["gflops"], 3), _fmt(row["median_ms"]), _fmt(row["p90_ms"]), _fmt(row["throughput_ips"], 1)]
+             _fmt(row["gflops"], 3), _fmt(row["median_ms"]), _fmt(row["p90_ms"]), _fmt(row["min_ms"]),
+             _fmt(row["throughput_ips"], 1),
+             _fmt(None if row["attention_share"] is None else 100 * row["attention_share"], 1)]
     if baseline is not None:
         cells.append("–" if row["speedup"] is None else f"{row['speedup']:.2f}×")
     return cells
@@ -208,8 +225,11 @@ def _estimate_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[st
 def _environment_line(runs: list[dict[str, Any]]) -> str:
     env = runs[0]["environment"]
     versions = env["versions"]
+    loads = [r["environment"].get("load_average_1m") for r in runs]
+    loads = [x for x in loads if x is not None]
+    load = f"; 1-min load average {min(loads):.1f}–{max(loads):.1f} during the runs" if loads else ""
     return (f"CPU: {env['cpu_model']} ({env['usable_cpus']} usable CPUs); onnxruntime {versions.get('onnxruntime')}, "
-            f"torch {versions.get('torch')}; GPU: {env['gpu'] or 'none'}")
+            f"torch {versions.get('torch')}; GPU: {env['gpu'] or 'none'}{load}")
 
 
 def render_comparison_html(runs: list[dict[str, Any]], baseline: str | None) -> str:
@@ -217,6 +237,7 @@ def render_comparison_html(runs: list[dict[str, Any]], baseline: str | None) -> 
     rows = comparison_rows(runs, baseline)
     headers = _HEADERS + ([f"speedup vs {baseline}"] if baseline else [])
     body = ["<h1>edgeattn model comparison</h1>", f"<p>{_esc(_environment_line(runs))}</p>",
+            f"<p>{_esc(_GFLOPS_NOTE)} {_esc(_ATTENTION_NOTE)}</p>",
             "<h2>Measured latency</h2>", _table(headers, [_measured_cells(r, baseline) for r in rows])]
     for key in sorted({_setting_key(r) for r in runs}):
         points = [{"x": r["gflops"], "y": r["median_ms"], "label": r["model"]}
@@ -242,8 +263,8 @@ def render_comparison_markdown(runs: list[dict[str, Any]], baseline: str | None)
         return ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"] + \
                ["| " + " | ".join(r) + " |" for r in body]
 
-    lines = [f"Measured with `edgeattn profile` ({_environment_line(runs)}). Latency is per batch, "
-             "median of the timed runs.", ""]
+    lines = [f"Measured with `edgeattn profile` ({_environment_line(runs)}). Latency is per batch: median, "
+             f"p90 and min of the timed runs. {_GFLOPS_NOTE} {_ATTENTION_NOTE}", ""]
     lines += md(headers, [_measured_cells(r, baseline) for r in rows])
     est_headers, est_rows = _estimate_table(rows)
     if est_rows:

@@ -123,6 +123,7 @@ class OrtCpuRunner(Runner):
         self.profile_prefix = profile_prefix
         self.optimized_model_path = optimized_model_path
         self.session: Any = None
+        self._output_names: list[str] = []
 
     @classmethod
     def can_run(cls) -> tuple[bool, str]:
@@ -151,10 +152,10 @@ class OrtCpuRunner(Runner):
         if self.optimized_model_path is not None:
             options.optimized_model_filepath = str(self.optimized_model_path)
         self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        self._output_names = [o.name for o in self.session.get_outputs()]
 
     def _infer(self, feeds: Feeds) -> Feeds:
-        names = [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(names, feeds)))
+        return dict(zip(self._output_names, self.session.run(self._output_names, feeds)))
 
     def end_profiling(self) -> Path:
         """Stop ORT's profiler and return the path of its trace (JSON, Chrome trace format)."""
@@ -302,9 +303,23 @@ class TorchCudaRunner(_TorchRunner):
 
 
 class TorchCudaTritonRunner(TorchCudaRunner):
-    """Eager PyTorch on CUDA with edgeattn ops dispatched to their Triton kernels."""
+    """Eager PyTorch on CUDA with attention modules swapped for edgeattn ops running Triton kernels.
+
+    ``prepare()`` applies ``edgeattn.ops.rewrite.rewrite_model`` (same weights; ``swaps`` lists what
+    changed) and every run goes through ``use_backend("triton")`` (reference fallback per call).
+    """
 
     name = "torch-cuda-triton"
+
+    def __init__(self, module: Any, input_names: list[str], output_names: list[str] | None = None) -> None:
+        super().__init__(module, input_names, output_names)
+        self.swaps: list[str] = []
+
+    def _prepare(self) -> None:
+        from edgeattn.ops.rewrite import rewrite_model
+
+        self.module, self.swaps = rewrite_model(self.module)
+        super()._prepare()
 
     @classmethod
     def can_run(cls) -> tuple[bool, str]:

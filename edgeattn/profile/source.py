@@ -30,7 +30,10 @@ class ModelSource:
     input_shapes: dict[str, tuple[int, ...]]
     output_names: list[str]
     onnx_path: Path | None = None
+    input_dtypes: dict[str, str] = field(default_factory=dict)
+    """numpy dtype name per input; float32 when absent."""
     torch_factory: Callable[[], Any] | None = None
+    """Returns the torch module (registry models only)."""
     params: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -39,19 +42,30 @@ class ModelSource:
         return list(self.input_shapes)
 
     def feeds(self, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
-        """Deterministic random float32 inputs (standard normal) for every input."""
+        """Deterministic random inputs (standard normal, in each input's float dtype)."""
         rng = np.random.default_rng(seed)
-        return {n: rng.standard_normal(s, dtype=np.float32) for n, s in self.input_shapes.items()}
+        feeds = {}
+        for name, shape in self.input_shapes.items():
+            dtype = np.dtype(self.input_dtypes.get(name, "float32"))
+            if dtype.kind != "f":
+                raise UsageError(f"input {name!r} of {self.name} has dtype {dtype}; random inputs are only "
+                                 "generated for float inputs",
+                                 "profile models with integer inputs (e.g. voxel indices) from their own scripts")
+            feeds[name] = rng.standard_normal(shape, dtype=np.float32).astype(dtype)
+        return feeds
 
 
-def onnx_io(path: Path, batch: int) -> tuple[dict[str, tuple[int, ...]], list[str], int]:
-    """Input shapes (leading dynamic dim set to ``batch``), output names and parameter count of a model."""
+def onnx_io(path: Path, batch: int) -> tuple[dict[str, tuple[int, ...]], dict[str, str], list[str], int]:
+    """Input shapes (leading dynamic dim set to ``batch``), input dtypes, output names and parameter count."""
     model = onnx.load(str(path), load_external_data=False)
     initializers = {i.name for i in model.graph.initializer}
     shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, str] = {}
     for graph_input in model.graph.input:
         if graph_input.name in initializers:
             continue
+        elem_type = graph_input.type.tensor_type.elem_type
+        dtypes[graph_input.name] = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name
         dims = []
         for axis, dim in enumerate(graph_input.type.tensor_type.shape.dim):
             if dim.HasField("dim_value"):
@@ -68,7 +82,7 @@ def onnx_io(path: Path, batch: int) -> tuple[dict[str, tuple[int, ...]], list[st
                              f"re-export with --dynamic-batch or --batch {batch}, or profile with --batch {shape[0]}")
     params = sum(int(np.prod(i.dims)) for i in model.graph.initializer
                  if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) and len(i.dims) > 0)
-    return shapes, [o.name for o in model.graph.output], params
+    return shapes, dtypes, [o.name for o in model.graph.output], params
 
 
 def _bundle_name(folder: Path) -> str:
@@ -80,16 +94,13 @@ def _bundle_name(folder: Path) -> str:
     return str(model.get("name", folder.name)) if isinstance(model, dict) else folder.name
 
 
-def _registry_torch_factory(name: str, seed: int) -> tuple[Callable[[], Any], tuple[int, int, int]]:
+def _registry_model(name: str, seed: int) -> tuple[Any, tuple[int, int, int]]:
+    """A registry model (random init with ``seed``, eval mode) and its (C, H, W) input size."""
     from edgeattn.backbones.registry import get_spec
     from edgeattn.backbones.weights import create_model
 
     spec = get_spec(name)
-
-    def build() -> Any:
-        return create_model(spec, seed=seed)[0]
-
-    return build, spec.input_size
+    return create_model(spec, seed=seed)[0], spec.input_size
 
 
 def resolve_source(bundle_or_model: str, batch: int, need_onnx: bool, workdir: Path,
@@ -105,20 +116,20 @@ def resolve_source(bundle_or_model: str, batch: int, need_onnx: bool, workdir: P
         model_path = path / MODEL_FILE
         if not model_path.is_file():
             raise UsageError(f"{path} has no {MODEL_FILE}", "pass a bundle folder made by `edgeattn export`")
-        shapes, outputs, params = onnx_io(model_path, batch)
-        return ModelSource(_bundle_name(path), "bundle", shapes, outputs, onnx_path=model_path, params=params)
+        shapes, dtypes, outputs, params = onnx_io(model_path, batch)
+        return ModelSource(_bundle_name(path), "bundle", shapes, outputs, onnx_path=model_path,
+                           input_dtypes=dtypes, params=params)
     if path.suffix == ".onnx":
         if not path.is_file():
             raise UsageError(f"ONNX file not found: {path}", "check the path")
-        shapes, outputs, params = onnx_io(path, batch)
-        return ModelSource(path.stem, "onnx", shapes, outputs, onnx_path=path, params=params)
+        shapes, dtypes, outputs, params = onnx_io(path, batch)
+        return ModelSource(path.stem, "onnx", shapes, outputs, onnx_path=path, input_dtypes=dtypes, params=params)
 
-    factory, input_size = _registry_torch_factory(bundle_or_model, seed)
+    module, input_size = _registry_model(bundle_or_model, seed)
     size = resolution or input_size[-1]
-    module = factory()
     params = sum(p.numel() for p in module.parameters())
     source = ModelSource(bundle_or_model, "registry", {"image": (batch, input_size[0], size, size)}, ["logits"],
-                         torch_factory=factory, params=params)
+                         torch_factory=lambda: module, params=params)
     if need_onnx:
         from edgeattn.exporters.pipeline import export
 
@@ -126,6 +137,6 @@ def resolve_source(bundle_or_model: str, batch: int, need_onnx: bool, workdir: P
                         batch=EXPORT_EXAMPLE_BATCH, dynamic_batch=True, resolution=size, seed=seed, force=True)
         source.onnx_path = Path(bundle.path) / MODEL_FILE
         source.notes.append("exported on the fly with edgeattn.exporters.pipeline.export (portable ONNX)")
-        shapes, outputs, _ = onnx_io(source.onnx_path, batch)
-        source.input_shapes, source.output_names = shapes, outputs
+        shapes, dtypes, outputs, _ = onnx_io(source.onnx_path, batch)
+        source.input_shapes, source.input_dtypes, source.output_names = shapes, dtypes, outputs
     return source

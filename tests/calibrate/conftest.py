@@ -1,53 +1,43 @@
-"""Small attention modules (odd sizes, seed 42) with heads of deliberately different ranges."""
+"""Fixtures of the calibration tests."""
 
 from __future__ import annotations
 
 import pytest
-import torch
-from timm.models.efficientvit_mit import LiteMLA
-from timm.models.efficientvit_msra import CascadedGroupAttention
-from timm.models.lowformer import ConvAttention
-from timm.models.shvit import SHSA
-from torch import nn
-
-
-def _spread_batchnorms(module: nn.Module, seed: int = 42) -> nn.Module:
-    """Random BN affine/statistics and per-output-channel weight gains so heads get unequal ranges."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for child in module.modules():
-            if isinstance(child, nn.BatchNorm2d):
-                child.weight.copy_(torch.rand(child.weight.shape, generator=generator) * 3 + 0.1)
-                child.bias.copy_(torch.randn(child.bias.shape, generator=generator) * 0.2)
-                child.running_mean.copy_(torch.randn(child.running_mean.shape, generator=generator) * 0.1)
-                child.running_var.copy_(torch.rand(child.running_var.shape, generator=generator) + 0.5)
-            elif isinstance(child, nn.Conv2d) and child.groups == 1:
-                gains = torch.exp(torch.randn(child.out_channels, generator=generator))
-                child.weight.mul_(gains.reshape(-1, 1, 1, 1))
-    return module.eval()
-
-
-def make_site_module(kind: str) -> tuple[nn.Module, tuple[int, ...]]:
-    """(module, input shape) of one attention family."""
-    torch.manual_seed(42)
-    if kind == "shsa":
-        module, shape = SHSA(dim=32, qk_dim=16, pdim=8), (2, 32, 13, 11)
-    elif kind == "lowformer":
-        module, shape = ConvAttention(64, att_stride=2, att_kernel=3), (2, 64, 13, 11)
-    elif kind == "lowformer_fused":
-        module, shape = ConvAttention(64, att_stride=2, att_kernel=3, fuse_out_proj=True), (2, 64, 13, 11)
-    elif kind == "litemla":
-        module, shape = LiteMLA(32, 32, dim=8, norm_layer=(None, nn.BatchNorm2d)), (2, 32, 13, 11)
-    elif kind == "cascaded":
-        module, shape = CascadedGroupAttention(32, key_dim=8, num_heads=4, attn_ratio=2, resolution=7), (2, 32, 7, 7)
-    else:
-        raise ValueError(kind)
-    return _spread_batchnorms(module), shape
-
-
-SITE_KINDS = ("shsa", "lowformer", "lowformer_fused", "litemla", "cascaded")
+from calib_helpers import SITE_KINDS, make_site_module
 
 
 @pytest.fixture(params=SITE_KINDS)
 def site_module(request):
+    """(kind, module, input shape) for every attention family."""
     return (request.param, *make_site_module(request.param))
+
+
+@pytest.fixture(scope="session")
+def tiny_graphs():
+    """(torch model, {flavour: fp32 ONNX}) of the tiny network, exported once per session."""
+    import copy
+
+    import torch
+    from calib_helpers import tiny_net
+
+    from edgeattn.exporters.onnx import export_onnx
+    from edgeattn.ops import translation_table
+    from edgeattn.ops.rewrite import rewrite_model
+
+    model = tiny_net()
+    rewritten, _ = rewrite_model(copy.deepcopy(model))
+    graphs = {
+        flavour: export_onnx(rewritten, (torch.zeros(1, 3, 15, 15),), opset=18, input_names=["image"],
+                             output_names=["logits"], translation_table=translation_table(flavour))
+        for flavour in ("portable", "plugins")
+    }
+    return model, graphs
+
+
+@pytest.fixture(scope="session")
+def tiny_inputs():
+    """Three seeded batches of 1x3x15x15 inputs."""
+    import numpy as np
+
+    rng = np.random.default_rng(42)
+    return [rng.standard_normal((1, 3, 15, 15)).astype(np.float32) for _ in range(3)]

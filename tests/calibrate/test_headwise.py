@@ -6,12 +6,12 @@ import copy
 
 import pytest
 import torch
+from calib_helpers import make_site_module
 
 from edgeattn.calibrate.attention_sites import find_sites
 from edgeattn.calibrate.headwise import collect_stats, reparameterise
 from edgeattn.ops.rewrite import rewrite_model
 from edgeattn.tolerances import REWRITE_MAX_REL
-from tests.calibrate.conftest import make_site_module
 
 
 def _batches(shape, count=2):

@@ -16,6 +16,7 @@ SIZES = {  # (B, C, (h, w), (H, W), K)
     "same-size-k3": (1, 2, (7, 9), (7, 9), 3),
     "shrink-9-to-4": (1, 2, (9, 9), (4, 5), 5),
     "gate-smaller-than-kernel": (1, 2, (2, 1), (5, 3), 5),
+    "gate-17x16-two-blocks": (1, 1, (17, 16), (34, 33), 5),
 }
 
 

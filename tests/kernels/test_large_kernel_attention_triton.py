@@ -13,6 +13,7 @@ CASES = {  # (B, C, H, W, K0, K1, dilation)
     "van-5x5-7x7d3-13x11": (1, 2, 13, 11, 5, 7, 3),
     "van-5x5-7x7d3-7x7": (2, 1, 7, 7, 5, 7, 3),
     "k3-k3-d2-5x9": (1, 2, 5, 9, 3, 3, 2),
+    "three-bands-37x5": (1, 1, 37, 5, 5, 7, 3),
     "k3-k5-d1-4x4": (1, 3, 4, 4, 3, 5, 1),
 }
 
@@ -38,6 +39,11 @@ def test_matches_reference(case, dtype):
         x.float(), w0.float(), b0.float(), w1.float(), b1.float(), dilation
     )
     assert_matches(out, ref, dtype)
+
+
+def test_workspace_covers_band_and_halo_rows():
+    """37 rows -> 3 bands of 16 rows, each with 2 * 9 halo rows, per (batch, channel) plane."""
+    assert lka_triton.workspace_elements((2, 3, 37, 5), k1=7, dilation=3) == 2 * 3 * 3 * 34 * 5
 
 
 def test_refusals_explain_the_problem():

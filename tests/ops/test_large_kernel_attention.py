@@ -1,4 +1,4 @@
-"""LargeKernelAttention: reference vs torch modules, portable ONNX (ORT), plugin ONNX (ReferenceEvaluator)."""
+"""LargeKernelAttention: reference vs VAN's convs, portable ONNX (ORT), plugin ONNX (ReferenceEvaluator)."""
 
 from __future__ import annotations
 
@@ -6,173 +6,186 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from torch import nn
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ops_harness import (
+    CaseRun,
+    assert_matches,
+    assert_plugin_nodes,
+    assert_portable_graph,
+    export_dynamic,
+    export_op,
+    random_inputs,
+    reference,
+    run_op,
+)
+from torch.export import Dim
 
+from edgeattn.backbones.van import LKA
 from edgeattn.errors import UsageError
-from edgeattn.ops.flavours import export_flavour, run_plugins, run_portable
-from edgeattn.ops.large_kernel_attention import OP_DEF
-from edgeattn.ops.large_kernel_attention.reference import large_kernel_attention
-from edgeattn.ops.large_kernel_attention.torch_op import large_kernel_attention_op
-from edgeattn.tolerances import OP_FP16_ATOL, OP_FP32_ATOL, OP_FP32_RTOL
+from edgeattn.ops import get_op
+from edgeattn.ops.large_kernel_attention.rewrite import EdgeLKA
+from edgeattn.tolerances import OP_FP16_ATOL
 
-SEED = 42
+OP = get_op("LargeKernelAttention")
+SPEC_CASES = {c.id: (c.shapes, c.attributes) for c in OP.spec.cases}
+
+
+def lka_shapes(channels, height, width, batch=1, k0=5, k1=7):
+    return {
+        "x": [batch, channels, height, width],
+        "w0": [channels, 1, k0, k0],
+        "b0": [channels],
+        "w1": [channels, 1, k1, k1],
+        "b1": [channels],
+    }
+
+
 ODD_CASES = {
-    "c8-7x7": (2, 8, 7, 7),
-    "c12-13x11": (1, 12, 13, 11),
-    "c5-3x17": (1, 5, 3, 17),
+    "c8-7x7-batch2": (lka_shapes(8, 7, 7, batch=2), {"dilation": 3}),
+    "c12-13x11": (lka_shapes(12, 13, 11), {"dilation": 3}),
+    "c5-3x17": (lka_shapes(5, 3, 17), {"dilation": 3}),
+    "c3-1x1": (lka_shapes(3, 1, 1), {"dilation": 3}),
+    "c6-9x15-k3k5-dilation2": (lka_shapes(6, 9, 15, k0=3, k1=5), {"dilation": 2}),
 }
-SPEC_CASES = {case.id: case for case in OP_DEF.spec.cases}
+ALL_CASES = {**SPEC_CASES, **ODD_CASES}
 
 
-def make_inputs(batch: int, channels: int, height: int, width: int, k0: int = 5, k1: int = 7):
-    generator = torch.Generator().manual_seed(SEED)
-    def randn(*shape):
-        return torch.randn(*shape, generator=generator)
-    return (
-        randn(batch, channels, height, width),
-        randn(channels, 1, k0, k0) / k0,
-        randn(channels),
-        randn(channels, 1, k1, k1) / k1,
-        randn(channels),
-    )
+def lka_inputs(shapes, seed=42):
+    """Seeded inputs with depthwise weights scaled by 1/K (VAN's He-init scale), so outputs are O(1)."""
+    inputs = random_inputs(shapes, seed)
+    for name in ("w0", "w1"):
+        inputs[name] = inputs[name] / shapes[name][-1]
+    return inputs
 
 
-class LargeKernelAttentionCall(nn.Module):
-    """The op with its weights as module inputs, so the exported graph takes all five as inputs."""
-
-    def __init__(self, dilation: int = 3):
-        super().__init__()
-        self.dilation = dilation
-
-    def forward(self, x, w0, b0, w1, b1):
-        return large_kernel_attention_op(x, w0, b0, w1, b1, self.dilation)
-
-
-def export(inputs, flavour: str, dilation: int = 3) -> onnx.ModelProto:
-    return export_flavour(LargeKernelAttentionCall(dilation), inputs, flavour)
-
-
-def assert_close(actual: np.ndarray, expected: torch.Tensor, atol: float = OP_FP32_ATOL) -> None:
-    np.testing.assert_allclose(actual, expected.numpy(), atol=atol, rtol=OP_FP32_RTOL)
-
-
-@pytest.mark.parametrize("shape", ODD_CASES.values(), ids=ODD_CASES.keys())
-def test_reference_matches_torch_depthwise_convs(shape):
-    x, w0, b0, w1, b1 = make_inputs(*shape)
-    channels = shape[1]
-    conv0 = nn.Conv2d(channels, channels, 5, padding=2, groups=channels)
-    conv1 = nn.Conv2d(channels, channels, 7, padding=9, dilation=3, groups=channels)
+@pytest.mark.parametrize("hw", [(7, 7), (13, 11), (3, 17)], ids=lambda hw: f"{hw[0]}x{hw[1]}")
+def test_reference_matches_van_lka_convs(hw):
+    torch.manual_seed(42)
+    lka = LKA(6).eval()
+    x = torch.randn(2, 6, *hw)
     with torch.no_grad():
-        for conv, w, b in ((conv0, w0, b0), (conv1, w1, b1)):
-            conv.weight.copy_(w)
-            conv.bias.copy_(b)
-        expected = conv1(conv0(x))
-    torch.testing.assert_close(large_kernel_attention(x, w0, b0, w1, b1), expected, atol=1e-6, rtol=1e-6)
+        expected = lka.conv_spatial(lka.conv0(x))
+        actual = OP.reference(x, lka.conv0.weight, lka.conv0.bias, lka.conv_spatial.weight, lka.conv_spatial.bias)
+    torch.testing.assert_close(actual, expected, atol=1e-6, rtol=1e-6)
+
+
+def test_rewritten_lka_matches_original():
+    torch.manual_seed(42)
+    lka = LKA(6).eval()
+    x = torch.randn(1, 6, 13, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(EdgeLKA(lka)(x), lka(x), atol=1e-6, rtol=1e-6)
 
 
 def test_reference_pads_the_intermediate_with_zeros():
-    x, w0, b0, w1, b1 = make_inputs(1, 3, 7, 7)
-    extended = torch.nn.functional.conv2d(x, w0, b0, padding=2 + 9, groups=3)
-    wrong = torch.nn.functional.conv2d(extended, w1, b1, dilation=3, groups=3)
-    right = large_kernel_attention(x, w0, b0, w1, b1)
+    inputs = lka_inputs(lka_shapes(3, 7, 7))
+    x, w0, b0, w1, b1 = inputs.values()
+    extended = F.conv2d(x, w0, b0, padding=2 + 9, groups=3)  # 5x5 conv computed past the border
+    wrong = F.conv2d(extended, w1, b1, dilation=3, groups=3)
+    right = OP.reference(**inputs)
     assert right.shape == wrong.shape == x.shape
     assert (right - wrong).abs().max() > 1e-2
 
 
 def test_reference_keeps_dtype_and_computes_in_fp32():
-    inputs = make_inputs(1, 6, 13, 11)
-    half = [t.half() for t in inputs]
-    out = large_kernel_attention(*half)
+    half = {k: v.half() for k, v in lka_inputs(lka_shapes(6, 13, 11)).items()}
+    out = OP.reference(**half)
     assert out.dtype == torch.float16
-    expected = large_kernel_attention(*(t.float() for t in half))
+    expected = OP.reference(**{k: v.float() for k, v in half.items()})
     torch.testing.assert_close(out.float(), expected, atol=OP_FP16_ATOL, rtol=0)
 
 
 @pytest.mark.parametrize(
-    "bad",
-    [
-        pytest.param({"w0": (6, 1, 4, 4)}, id="even-kernel"),
-        pytest.param({"w1": (5, 1, 7, 7)}, id="channel-mismatch"),
-        pytest.param({"w0": (6, 2, 5, 5)}, id="not-depthwise"),
-    ],
+    "name, shape",
+    [("w0", (6, 1, 4, 4)), ("w1", (5, 1, 7, 7)), ("w0", (6, 2, 5, 5))],
+    ids=["even-kernel", "channel-mismatch", "not-depthwise"],
 )
-def test_reference_rejects_bad_weights(bad):
-    x, w0, b0, w1, b1 = make_inputs(1, 6, 7, 7)
-    w0 = torch.zeros(bad["w0"]) if "w0" in bad else w0
-    w1 = torch.zeros(bad["w1"]) if "w1" in bad else w1
+def test_reference_rejects_bad_weights(name, shape):
+    inputs = lka_inputs(lka_shapes(6, 7, 7))
+    inputs[name] = torch.zeros(shape)
     with pytest.raises(UsageError, match="depthwise weight"):
-        large_kernel_attention(x, w0, b0, w1, b1)
+        OP.reference(**inputs)
 
 
 def test_torch_op_is_one_node_with_fake_shape():
-    inputs = make_inputs(1, 8, 13, 11)
-    program = torch.export.export(LargeKernelAttentionCall(), inputs)
+    inputs = lka_inputs(lka_shapes(8, 13, 11))
+    module = EdgeLKA(LKA(8)).eval()
+    program = torch.export.export(module, (inputs["x"],))
     targets = [n.target for n in program.graph.nodes if n.op == "call_function"]
-    assert targets == [torch.ops.edgeattn.large_kernel_attention.default]
-    torch.testing.assert_close(program.module()(*inputs), large_kernel_attention(*inputs))
+    assert targets.count(torch.ops.edgeattn.large_kernel_attention.default) == 1
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(inputs["x"]), module(inputs["x"]))
 
 
-@pytest.mark.parametrize("shape", ODD_CASES.values(), ids=ODD_CASES.keys())
+@pytest.fixture(scope="module")
+def cases():
+    weights = {cid: {k: v for k, v in lka_inputs(shapes).items() if k in ("w0", "w1")}
+               for cid, (shapes, _) in ALL_CASES.items()}
+    return CaseRun(OP, ALL_CASES, overrides=weights)
+
+
 @pytest.mark.parametrize("flavour", ["portable", "plugins"])
-def test_onnx_flavours_match_reference_odd_shapes(flavour, shape):
-    inputs = make_inputs(*shape)
-    model = export(inputs, flavour)
-    run = run_portable if flavour == "portable" else run_plugins
-    (out,) = run(model, [t.numpy() for t in inputs])
-    assert_close(out, large_kernel_attention(*inputs))
+@pytest.mark.parametrize("case_id", ALL_CASES)
+def test_onnx_flavour_matches_reference(cases, case_id, flavour):
+    cases.check(case_id, flavour)
 
 
-@pytest.mark.parametrize("case_id", SPEC_CASES.keys())
-def test_spec_shapes_portable_and_plugin_match_reference(case_id):
-    case = SPEC_CASES[case_id]
-    shapes = case.shapes
-    batch, channels, height, width = shapes["x"]
-    inputs = make_inputs(batch, channels, height, width, shapes["w0"][-1], shapes["w1"][-1])
-    expected = large_kernel_attention(*inputs, case.attributes["dilation"])
-    arrays = [t.numpy() for t in inputs]
-    for flavour, run in (("portable", run_portable), ("plugins", run_plugins)):
-        (out,) = run(export(inputs, flavour, case.attributes["dilation"]), arrays)
-        assert_close(out, expected, atol=OP_DEF.spec.tolerances["fp32"].atol)
-
-
-def test_portable_is_two_standard_depthwise_convs():
-    model = export(make_inputs(1, 8, 7, 7), "portable")
+def test_portable_graph_is_two_depthwise_convs_per_call(cases):
+    model = cases.model("portable")
+    assert_portable_graph(model)
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    assert all(n.domain in ("", "ai.onnx") for n in model.graph.node)
-    attrs = [{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in convs]
-    assert [a["group"] for a in attrs] == [8, 8]
-    assert [a.get("dilations", [1, 1]) for a in attrs] == [[1, 1], [3, 3]]
-    assert [a["pads"] for a in attrs] == [[2, 2, 2, 2], [9, 9, 9, 9]]
+    assert len(convs) == 2 * len(ALL_CASES)
+    for (first, second), (shapes, attributes) in zip(zip(convs[::2], convs[1::2]), ALL_CASES.values()):
+        a0 = {a.name: onnx.helper.get_attribute_value(a) for a in first.attribute}
+        a1 = {a.name: onnx.helper.get_attribute_value(a) for a in second.attribute}
+        channels, k1, dilation = shapes["x"][1], shapes["w1"][-1], attributes["dilation"]
+        assert a0["group"] == a1["group"] == channels
+        assert a0["pads"] == [shapes["w0"][-1] // 2] * 4 and a0.get("dilations", [1, 1]) == [1, 1]
+        assert a1["pads"] == [dilation * (k1 // 2)] * 4 and a1["dilations"] == [dilation, dilation]
 
 
-def test_plugin_is_one_node_with_trt_attributes():
-    model = export(make_inputs(1, 8, 7, 7), "plugins")
-    (node,) = model.graph.node
-    assert (node.domain, node.op_type) == ("edgeattn", "LargeKernelAttention")
-    attrs = {a.name: a for a in node.attribute}
-    assert set(attrs) == {"dilation", "plugin_namespace", "plugin_version"}
-    assert attrs["dilation"].type == onnx.AttributeProto.INT and attrs["dilation"].i == 3
-    assert attrs["plugin_namespace"].s == b"edgeattn" and attrs["plugin_version"].s == b"1"
-    assert len(node.input) == 5
-
-
-def test_other_dilation_reaches_both_flavours():
-    inputs = make_inputs(1, 4, 13, 11)
-    expected = large_kernel_attention(*inputs, 2)
-    arrays = [t.numpy() for t in inputs]
-    assert_close(run_portable(export(inputs, "portable", 2), arrays)[0], expected)
-    assert_close(run_plugins(export(inputs, "plugins", 2), arrays)[0], expected)
-
-
-def test_fp16_portable_matches_reference():
-    inputs = [t.half() for t in make_inputs(1, 8, 13, 11)]
-    (out,) = run_portable(export(inputs, "portable"), [t.numpy() for t in inputs])
-    assert out.dtype == np.float16
-    expected = large_kernel_attention(*inputs).float()
-    np.testing.assert_allclose(out.astype(np.float32), expected.numpy(), atol=OP_FP16_ATOL, rtol=0)
+def test_plugin_graph_has_one_node_per_call(cases):
+    model = cases.model("plugins")
+    assert_plugin_nodes(model, "LargeKernelAttention", len(ALL_CASES))
+    for node, (_, attributes) in zip(model.graph.node, ALL_CASES.values()):
+        values = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert set(values) == {"dilation", "plugin_namespace", "plugin_version"}
+        assert values["dilation"] == attributes["dilation"] and len(node.input) == 5
 
 
 @pytest.mark.parametrize("flavour", ["portable", "plugins"])
 def test_export_is_byte_identical_twice(flavour):
-    inputs = make_inputs(1, 8, 7, 7)
-    assert export(inputs, flavour).SerializeToString() == export(inputs, flavour).SerializeToString()
+    shapes, attributes = ODD_CASES["c12-13x11"]
+    inputs = lka_inputs(shapes)
+    first = export_op(OP, inputs, attributes, flavour).SerializeToString()
+    assert first == export_op(OP, inputs, attributes, flavour).SerializeToString()
+
+
+def test_fp16_portable_matches_reference():
+    shapes, attributes = ODD_CASES["c12-13x11"]
+    inputs = {k: v.half() for k, v in lka_inputs(shapes).items()}
+    actual = run_op(export_op(OP, inputs, attributes, "portable"), "portable", inputs)
+    assert actual.dtype == np.float16
+    expected = reference(OP, inputs, attributes).astype(np.float32)
+    np.testing.assert_allclose(actual.astype(np.float32), expected, atol=OP_FP16_ATOL, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def dynamic_portable():
+    dims = {"x": {0: Dim("batch", min=1, max=4), 2: Dim("h", min=1, max=64), 3: Dim("w", min=1, max=64)}}
+    return export_dynamic(OP, lka_inputs(lka_shapes(5, 13, 11, batch=2)), {"dilation": 3}, dims)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batch=st.integers(1, 3),
+    height=st.integers(1, 40),
+    width=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_fuzz_portable_decomposition(dynamic_portable, batch, height, width, seed):
+    inputs = lka_inputs(lka_shapes(5, height, width, batch=batch), seed)
+    actual = run_op(dynamic_portable, "portable", inputs)
+    assert_matches(OP, actual, reference(OP, inputs, {"dilation": 3}))

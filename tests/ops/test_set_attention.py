@@ -15,6 +15,15 @@ from edgeattn.ops.set_attention.torch_op import set_attention_op
 from edgeattn.tolerances import OP_FP16_ATOL, OP_FP32_ATOL, OP_FP32_RTOL
 
 SEED = 42
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny tensors: one intra-op thread avoids oversubscription on small shared CI boxes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 SPEC_CASES = {case.id: case for case in OP_DEF.spec.cases}
 
 

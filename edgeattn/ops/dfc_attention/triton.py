@@ -1,10 +1,13 @@
 """Triton DFCAttention (GhostNetV2): both depthwise convs, sigmoid, nearest resize and gating fused.
 
-Each program owns a block of output pixels of one (batch, channel) plane. For every output pixel it
-finds its nearest source pixel in the pooled gate (PyTorch's rule: src = min(floor(dst * in/out),
-in - 1), in fp32 exactly as PyTorch computes it, so odd sizes match), evaluates the (1, K) then
-(K, 1) depthwise convolutions there (zero 'same' padding of the gate and of the intermediate map),
-applies the sigmoid and multiplies the feature. The intermediate maps never touch memory.
+One program per (batch, channel) plane. Phase 1 evaluates the (1, K) then (K, 1) depthwise
+convolutions (zero 'same' padding of the gate and of the intermediate map) and the sigmoid once
+per pooled-gate pixel into the program's private workspace slice (h * w fp32 values; sized by
+`workspace_elements`, which a TensorRT plugin reports as its workspace). After a CTA barrier,
+phase 2 streams the features: each output pixel reads its nearest source pixel's gate value
+(PyTorch's rule src = min(floor(dst * in/out), in - 1) in fp32, exactly as PyTorch computes it, so
+odd sizes match; read with `.cg`, through L2) and multiplies. Features are read once and written
+once; the gate maps never leave the workspace slice.
 """
 
 from __future__ import annotations
@@ -56,47 +59,67 @@ def dfc_attention_kernel(
     s_oh,
     s_ow,
     o_ptr,
+    work_ptr,
     SCALE_H: tl.constexpr,
     SCALE_W: tl.constexpr,
     KH: tl.constexpr,
     KW: tl.constexpr,
+    TAPS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Grid (B * C, cdiv(OH * OW, BLOCK)); fp32 math, output in the features' dtype."""
-    pid_bc = tl.program_id(0)
-    pid_p = tl.program_id(1)
-    b = pid_bc // C
-    c = pid_bc % C
-    offs = pid_p * BLOCK + tl.arange(0, BLOCK)
-    valid = offs < OH * OW
-    y = offs // OW
-    x = offs % OW
-    sy = tl.minimum(tl.floor(y.to(tl.float32) * SCALE_H).to(tl.int32), GH - 1)
-    sx = tl.minimum(tl.floor(x.to(tl.float32) * SCALE_W).to(tl.int32), GW - 1)
+    """Grid (B * C,); fp32 math and workspace, output in the features' dtype."""
+    plane = tl.program_id(0)
+    b = plane // C
+    c = plane % C
     gate_base = gate_ptr + b * s_gb + c * s_gc
+    work = work_ptr + plane.to(tl.int64) * GH * GW
+
+    taps = tl.arange(0, TAPS)
+    tap_ok = taps < KW
+    dx = taps - KW // 2
+    w_h = tl.load(w_h_ptr + c * s_whc + taps * s_whk, mask=tap_ok)
+    w_h = tl.where(tap_ok, w_h.to(tl.float32), 0.0)
     bias_h = tl.load(b_h_ptr + c * s_bh).to(tl.float32)
-    attn = tl.zeros([BLOCK], tl.float32) + tl.load(b_v_ptr + c * s_bv).to(tl.float32)
-    for i in tl.static_range(KH):
-        row = sy + (i - KH // 2)
-        row_ok = valid & (row >= 0) & (row < GH)
-        horizontal = tl.zeros([BLOCK], tl.float32) + bias_h
-        for j in tl.static_range(KW):
-            col = sx + (j - KW // 2)
-            g = tl.load(
-                gate_base + row * s_gh + col * s_gw,
-                mask=row_ok & (col >= 0) & (col < GW),
-                other=0.0,
-            )
-            horizontal += tl.load(w_h_ptr + c * s_whc + j * s_whk).to(tl.float32) * g.to(tl.float32)
-        horizontal = tl.where(row_ok, horizontal, 0.0)
-        attn += tl.load(w_v_ptr + c * s_wvc + i * s_wvk).to(tl.float32) * horizontal
-    attn = tl.sigmoid(attn)
-    f = tl.load(feat_ptr + b * s_fb + c * s_fc + y * s_fh + x * s_fw, mask=valid, other=0.0)
-    tl.store(
-        o_ptr + b * s_ob + c * s_oc + y * s_oh + x * s_ow,
-        (f.to(tl.float32) * attn).to(o_ptr.dtype.element_ty),
-        mask=valid,
-    )
+    bias_v = tl.load(b_v_ptr + c * s_bv).to(tl.float32)
+    for start in range(0, GH * GW, BLOCK):
+        idx = start + tl.arange(0, BLOCK)
+        in_gate = idx < GH * GW
+        row = idx // GW
+        col = idx % GW
+        cols = col[:, None] + dx[None, :]
+        col_ok = in_gate[:, None] & tap_ok[None, :] & (cols >= 0) & (cols < GW)
+        attn = tl.zeros([BLOCK], tl.float32) + bias_v
+        for i in tl.static_range(KH):
+            r = row + (i - KH // 2)
+            row_ok = (r >= 0) & (r < GH)
+            g = tl.load(gate_base + r[:, None] * s_gh + cols * s_gw, mask=col_ok & row_ok[:, None])
+            g = tl.where(col_ok & row_ok[:, None], g.to(tl.float32), 0.0)
+            horizontal = tl.sum(g * w_h[None, :], 1) + bias_h
+            w_v = tl.load(w_v_ptr + c * s_wvc + i * s_wvk).to(tl.float32)
+            attn += w_v * tl.where(row_ok, horizontal, 0.0)
+        tl.store(work + idx, tl.sigmoid(attn), mask=in_gate)
+    tl.debug_barrier()
+
+    for start in range(0, OH * OW, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        valid = offs < OH * OW
+        y = offs // OW
+        x = offs % OW
+        sy = tl.minimum(tl.floor(y.to(tl.float32) * SCALE_H).to(tl.int32), GH - 1)
+        sx = tl.minimum(tl.floor(x.to(tl.float32) * SCALE_W).to(tl.int32), GW - 1)
+        attn = tl.load(work + sy * GW + sx, mask=valid, other=0.0, cache_modifier=".cg")
+        f = tl.load(feat_ptr + b * s_fb + c * s_fc + y * s_fh + x * s_fw, mask=valid, other=0.0)
+        tl.store(
+            o_ptr + b * s_ob + c * s_oc + y * s_oh + x * s_ow,
+            (f.to(tl.float32) * attn).to(o_ptr.dtype.element_ty),
+            mask=valid,
+        )
+
+
+def workspace_elements(gate_shape: tuple[int, ...]) -> int:
+    """fp32 workspace elements the fused kernel needs for a gate of shape [B, C, h, w]."""
+    batch, channels, height, width = gate_shape
+    return batch * channels * height * width
 
 
 def _shape_refusal(
@@ -153,8 +176,10 @@ def dfc_attention(
     out = torch.empty_like(features) if out is None else out
     batch, channels, gh, gw = gate.shape
     oh, ow = features.shape[2:]
-    pixels = block(oh * ow, 16, 256)
-    dfc_attention_kernel[(batch * channels, triton.cdiv(oh * ow, pixels))](
+    work = torch.empty(
+        workspace_elements(tuple(gate.shape)), dtype=torch.float32, device=gate.device
+    )
+    dfc_attention_kernel[(batch * channels,)](
         gate,
         w_h,
         b_h,
@@ -176,10 +201,12 @@ def dfc_attention(
         *features.stride(),
         *out.stride(),
         out,
+        work,
         SCALE_H=nearest_scale(gh, oh),
         SCALE_W=nearest_scale(gw, ow),
         KH=w_v.shape[2],
         KW=w_h.shape[3],
-        BLOCK=pixels,
+        TAPS=block(w_h.shape[3], 8),
+        BLOCK=256,
     )
     return out

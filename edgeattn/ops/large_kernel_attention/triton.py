@@ -1,10 +1,13 @@
 """Triton LargeKernelAttention (VAN): DW K0xK0 then DW K1xK1 with dilation, fused in one kernel.
 
-Each program owns a block of output pixels of one (batch, channel) plane and evaluates, for each
-of the K1*K1 dilated taps, the first depthwise convolution at that tap's position (zero padding of
-the input, and zero padding of the intermediate map outside the image, as in the reference). The
-intermediate map never touches memory; the price is K0*K0*K1*K1 multiply-adds per output (mostly
-L1 hits, the K0*K0 taps loaded as one vector), which suits VAN's small later-stage planes best.
+Each program owns a band of BAND rows of one (batch, channel) plane. Phase 1 evaluates the first
+depthwise convolution on the band plus a halo of DILATION * (K1 // 2) rows into a private slice
+of a workspace (rows outside the image are stored as zeros: the second conv pads the first conv's
+output, as in the reference). After a CTA barrier, phase 2 evaluates the dilated convolution from
+that slice (read with `.cg`, i.e. through L2, never a stale L1 line). Each output costs
+K0*K0 + K1*K1 multiply-adds plus the halo rows' share; the intermediate never leaves the
+program's workspace slice (about BAND + 2 * halo rows per band; sized by `workspace_elements`,
+which a TensorRT plugin reports as its workspace).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from edgeattn.kernels.runtime import (
     raise_refusal,
 )
 
+BAND_ROWS = 16
+"""Output rows per program; the halo recomputation costs (BAND + 2 * halo) / BAND of phase 1."""
+
 
 @triton.jit
 def large_kernel_attention_kernel(
@@ -33,6 +39,7 @@ def large_kernel_attention_kernel(
     C,
     H,
     W,
+    BANDS,
     s_xb,
     s_xc,
     s_xh,
@@ -50,50 +57,83 @@ def large_kernel_attention_kernel(
     s_oh,
     s_ow,
     o_ptr,
+    work_ptr,
     K0: tl.constexpr,
     K1: tl.constexpr,
     DILATION: tl.constexpr,
-    TAPS: tl.constexpr,
+    BAND: tl.constexpr,
+    TAPS0: tl.constexpr,
+    TAPS1: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Grid (B * C, cdiv(H * W, BLOCK)); the K0*K0 taps form one vector (TAPS >= K0*K0)."""
-    pid_bc = tl.program_id(0)
-    pid_p = tl.program_id(1)
-    b = pid_bc // C
-    c = pid_bc % C
-    offs = pid_p * BLOCK + tl.arange(0, BLOCK)
-    valid = offs < H * W
-    y = offs // W
-    x = offs % W
+    """Grid (B * C * BANDS,); fp32 math and workspace, output in x's dtype."""
+    pid = tl.program_id(0)
+    plane = pid // BANDS
+    b = plane // C
+    c = plane % C
+    HALO: tl.constexpr = DILATION * (K1 // 2)
+    MID_ROWS: tl.constexpr = BAND + 2 * HALO
+    row0 = (pid % BANDS) * BAND
     x_base = x_ptr + b * s_xb + c * s_xc
-    taps = tl.arange(0, TAPS)
-    tap_ok = taps < K0 * K0
-    tap_y = taps // K0 - K0 // 2
-    tap_x = taps % K0 - K0 // 2
-    w0 = tl.load(
-        w0_ptr + c * s_w0c + (taps // K0) * s_w0h + (taps % K0) * s_w0w, mask=tap_ok, other=0.0
-    ).to(tl.float32)
+    work = work_ptr + pid.to(tl.int64) * MID_ROWS * W
+
+    taps0 = tl.arange(0, TAPS0)
+    tap0_ok = taps0 < K0 * K0
+    dy0 = taps0 // K0 - K0 // 2
+    dx0 = taps0 % K0 - K0 // 2
+    w0 = tl.load(w0_ptr + c * s_w0c + (taps0 // K0) * s_w0h + (taps0 % K0) * s_w0w, mask=tap0_ok)
+    w0 = tl.where(tap0_ok, w0.to(tl.float32), 0.0)
     bias0 = tl.load(b0_ptr + c * s_b0).to(tl.float32)
-    acc = tl.zeros([BLOCK], tl.float32) + tl.load(b1_ptr + c * s_b1).to(tl.float32)
-    for a in range(K1):
-        my = y + (a - K1 // 2) * DILATION
-        for e in range(K1):
-            mx = x + (e - K1 // 2) * DILATION
-            mid_ok = valid & (my >= 0) & (my < H) & (mx >= 0) & (mx < W)
-            row = my[:, None] + tap_y[None, :]
-            col = mx[:, None] + tap_x[None, :]
-            inside = (
-                mid_ok[:, None] & tap_ok[None, :] & (row >= 0) & (row < H) & (col >= 0) & (col < W)
-            )
-            v = tl.load(x_base + row * s_xh + col * s_xw, mask=inside, other=0.0)
-            mid = tl.sum(v.to(tl.float32) * w0[None, :], 1) + bias0
-            w1 = tl.load(w1_ptr + c * s_w1c + a * s_w1h + e * s_w1w).to(tl.float32)
-            acc += w1 * tl.where(mid_ok, mid, 0.0)
-    tl.store(
-        o_ptr + b * s_ob + c * s_oc + y * s_oh + x * s_ow,
-        acc.to(o_ptr.dtype.element_ty),
-        mask=valid,
-    )
+    for start in range(0, MID_ROWS * W, BLOCK):
+        idx = start + tl.arange(0, BLOCK)
+        in_work = idx < MID_ROWS * W
+        row = row0 - HALO + idx // W
+        col = idx % W
+        in_image = in_work & (row >= 0) & (row < H)
+        rows = row[:, None] + dy0[None, :]
+        cols = col[:, None] + dx0[None, :]
+        inside = in_image[:, None] & tap0_ok[None, :] & (rows >= 0) & (rows < H)
+        inside = inside & (cols >= 0) & (cols < W)
+        v = tl.load(x_base + rows * s_xh + cols * s_xw, mask=inside, other=0.0)
+        mid = tl.sum(v.to(tl.float32) * w0[None, :], 1) + bias0
+        tl.store(work + idx, tl.where(in_image, mid, 0.0), mask=in_work)
+    tl.debug_barrier()
+
+    taps1 = tl.arange(0, TAPS1)
+    tap1_ok = taps1 < K1 * K1
+    dy1 = (taps1 // K1 - K1 // 2) * DILATION
+    dx1 = (taps1 % K1 - K1 // 2) * DILATION
+    w1 = tl.load(w1_ptr + c * s_w1c + (taps1 // K1) * s_w1h + (taps1 % K1) * s_w1w, mask=tap1_ok)
+    w1 = tl.where(tap1_ok, w1.to(tl.float32), 0.0)
+    bias1 = tl.load(b1_ptr + c * s_b1).to(tl.float32)
+    for start in range(0, BAND * W, BLOCK):
+        idx = start + tl.arange(0, BLOCK)
+        band_row = idx // W
+        x = idx % W
+        y = row0 + band_row
+        valid = (idx < BAND * W) & (y < H)
+        rows = band_row[:, None] + HALO + dy1[None, :]
+        cols = x[:, None] + dx1[None, :]
+        inside = valid[:, None] & tap1_ok[None, :] & (cols >= 0) & (cols < W)
+        mid = tl.load(work + rows * W + cols, mask=inside, other=0.0, cache_modifier=".cg")
+        out = tl.sum(mid * w1[None, :], 1) + bias1
+        tl.store(
+            o_ptr + b * s_ob + c * s_oc + y * s_oh + x * s_ow,
+            out.to(o_ptr.dtype.element_ty),
+            mask=valid,
+        )
+
+
+def _bands(height: int) -> tuple[int, int]:
+    band = min(height, BAND_ROWS)
+    return band, triton.cdiv(height, band)
+
+
+def workspace_elements(x_shape: tuple[int, ...], k1: int, dilation: int) -> int:
+    """fp32 workspace elements the fused kernel needs for input shape [B, C, H, W]."""
+    batch, channels, height, width = x_shape
+    band, bands = _bands(height)
+    return batch * channels * bands * (band + 2 * dilation * (k1 // 2)) * width
 
 
 def _shape_refusal(x: Tensor, w0: Tensor, b0: Tensor, w1: Tensor, b1: Tensor, dilation: int) -> str:
@@ -142,8 +182,12 @@ def large_kernel_attention(
     raise_refusal("LargeKernelAttention", "" if ok else reason)
     out = torch.empty_like(x) if out is None else out
     batch, channels, height, width = x.shape
-    pixels = block(height * width, 16, 128)
-    large_kernel_attention_kernel[(batch * channels, triton.cdiv(height * width, pixels))](
+    band, bands = _bands(height)
+    k0, k1 = w0.shape[-1], w1.shape[-1]
+    work = torch.empty(
+        workspace_elements(tuple(x.shape), k1, int(dilation)), dtype=torch.float32, device=x.device
+    )
+    large_kernel_attention_kernel[(batch * channels * bands,)](
         x,
         w0,
         b0,
@@ -152,6 +196,7 @@ def large_kernel_attention(
         channels,
         height,
         width,
+        bands,
         *x.stride(),
         w0.stride(0),
         w0.stride(2),
@@ -163,10 +208,13 @@ def large_kernel_attention(
         b1.stride(0),
         *out.stride(),
         out,
-        K0=w0.shape[-1],
-        K1=w1.shape[-1],
+        work,
+        K0=k0,
+        K1=k1,
         DILATION=int(dilation),
-        TAPS=block(w0.shape[-1] ** 2, 16),
-        BLOCK=pixels,
+        BAND=band,
+        TAPS0=block(k0 * k0, 16),
+        TAPS1=block(k1 * k1, 16),
+        BLOCK=64,
     )
     return out

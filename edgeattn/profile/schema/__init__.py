@@ -10,6 +10,7 @@ from typing import Any
 from edgeattn.errors import EdgeattnError, MissingDependencyError
 
 RUN_SCHEMA_ID = "edgeattn-profile-run/1"
+_MAX_MESSAGE = 200
 
 
 @lru_cache(maxsize=1)
@@ -26,9 +27,9 @@ def validate_run(record: dict[str, Any]) -> None:
         raise MissingDependencyError("jsonschema is needed to validate run records",
                                      "`pip install jsonschema`") from None
     validator = jsonschema.Draft202012Validator(run_schema())
-    errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.path) or "(top level)"
-        raise EdgeattnError(f"run record does not follow {RUN_SCHEMA_ID} at {where}: {first.message}",
+    error = jsonschema.exceptions.best_match(validator.iter_errors(record))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        message = error.message if len(error.message) <= _MAX_MESSAGE else error.message[:_MAX_MESSAGE] + "…"
+        raise EdgeattnError(f"run record does not follow {RUN_SCHEMA_ID} at {where}: {message}",
                             "re-create it with this edgeattn version's `edgeattn profile`")

@@ -17,13 +17,16 @@ from edgeattn.profile.opprofile import aggregate, profile_ort_ops, split_runs
         (["stem", "stem.in_conv"], "stem"),
         (["stages", "stages.2", "stages.2.blocks.1"], "stage 2"),
         (["blocks", "blocks.13", "blocks.13.ghost1"], "stage 13"),
-        (["patch_embed2", "patch_embed2.proj"], "stem"),
+        (["patch_embed", "patch_embed.proj"], "stem"),
+        (["patch_embed1", "patch_embed1.proj"], "stem"),
+        (["patch_embed3", "patch_embed3.proj"], "stage 3"),
         (["head", "head.fc"], "head"),
         (["conv_head"], "head"),
         ([], "other"),
         (["final_norm"], "final_norm"),
     ],
-    ids=["stem", "timm-stages", "ghostnet-blocks", "patch-embed", "head", "conv-head", "top-level", "unknown-top"],
+    ids=["stem", "timm-stages", "ghostnet-blocks", "patch-embed", "van-patch-embed1", "van-patch-embed3", "head",
+         "conv-head", "top-level", "unknown-top"],
 )
 def test_block_from_scopes(scopes, block):
     assert block_from_scopes(scopes) == block
@@ -34,13 +37,16 @@ def test_block_from_scopes(scopes, block):
     [
         ("Conv", "", ["timm.X", "torch.nn.modules.conv.Conv2d", "aten.conv2d.default"], "conv", None),
         ("MatMul", "", ["timm.X", "timm.models.shvit.SHSA", "aten.matmul.default"], "attention", None),
-        ("Softmax", "", ["timm.X", "edgeattn.ops.single_head_attention.SingleHeadAttentionOp", "aten.softmax"],
-         "attention", "SingleHeadAttentionOp"),
+        ("Softmax", "", ["timm.X", "edgeattn.ops.rewrite.EdgeSHSA", "edgeattn.single_head_attention.default"],
+         "attention", "SingleHeadAttention"),
+        ("Conv", "", ["timm.X", "edgeattn.ops.rewrite.EdgeSHSA", "torch.nn.modules.conv.Conv2d", "aten.conv2d"],
+         "attention", None),
         ("SingleHeadAttention", "edgeattn", [], "attention", "SingleHeadAttention"),
         ("LayerNormalization", "", ["timm.X", "torch.nn.modules.normalization.LayerNorm"], "norm", None),
         ("Relu", "", ["timm.X", "torch.nn.modules.activation.ReLU", "aten.relu.default"], "other", None),
     ],
-    ids=["conv", "shsa-matmul", "edgeattn-module", "edgeattn-domain", "layernorm", "relu"],
+    ids=["conv", "shsa-matmul", "edgeattn-portable", "conv-in-edgeattn-module", "edgeattn-domain", "layernorm",
+         "relu"],
 )
 def test_origin_kind(op_type, domain, classes, kind, op_name):
     origin = origin_of(op_type, domain, ["", "stages", "stages.1", "op"], classes)

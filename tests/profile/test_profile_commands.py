@@ -14,6 +14,7 @@ import pytest
 
 from edgeattn.errors import EdgeattnError, MissingDependencyError, UsageError
 from edgeattn.profile.commands import profile_command, report_command
+from edgeattn.profile.plots import pareto_front
 from edgeattn.profile.profiler import ProfileSettings, measure
 from edgeattn.profile.report import comparison_rows, render_comparison_markdown
 from edgeattn.profile.runners import OrtCpuRunner, TensorRTRunner
@@ -150,3 +151,9 @@ def test_ctrl_c_keeps_finished_runs(tiny_onnx):
 def test_unavailable_backend_is_refused_before_any_work(tmp_path):
     with pytest.raises(MissingDependencyError, match="tensorrt Python package not installed"):
         profile_command("no_such_model", backend="tensorrt", out=tmp_path, show_progress=False)
+
+
+def test_pareto_front_keeps_models_with_more_gflops_at_less_latency():
+    points = [{"x": 0.5, "y": 1.0, "label": "a"}, {"x": 1.0, "y": 2.0, "label": "b"},
+              {"x": 0.8, "y": 3.0, "label": "dominated"}, {"x": 2.0, "y": 2.5, "label": "c"}]
+    assert [p["label"] for p in pareto_front(points)] == ["a", "b", "c"]

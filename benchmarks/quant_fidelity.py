@@ -1,0 +1,165 @@
+"""INT8 fidelity on scikit-image photo crops: head-wise vs per-tensor (same observer) vs ORT quantize_static.
+
+Calibrates on one set of deterministic crops and evaluates on a disjoint held-out set (different seed).
+With `--checkpoints DIR` (from benchmarks/proxy_checkpoints.py, or real ones named <model>.pth) the
+models load those weights; otherwise they are random-init, where only cos/SQNR/KL mean anything.
+
+    python benchmarks/quant_fidelity.py --models shvit_s4 efficientvit_b1 --resolution 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from edgeattn.backbones import create_model, get_spec
+from edgeattn.calibrate.data import sample_photos
+from edgeattn.calibrate.fidelity import evaluate
+from edgeattn.calibrate.pipeline import CalibrationConfig, build_precision
+from edgeattn.errors import EdgeattnError
+from edgeattn.exporters.onnx import export_onnx, save_onnx
+from edgeattn.ops import translation_table
+from edgeattn.ops.rewrite import rewrite_model
+
+MODELS = ("shvit_s4", "lowformer_b1", "efficientvit_b1", "efficientvit_m4", "ghostnetv2_100", "van_b0")
+RESULTS = Path(__file__).parent / "results"
+
+
+class _Reader:
+    """ORT CalibrationDataReader over a list of batches (split into the graph's static batch)."""
+
+    def __init__(self, batches: list[np.ndarray], input_name: str) -> None:
+        self._feeds = iter([{input_name: b[i : i + 1]} for b in batches for i in range(len(b))])
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+def _ort_default_int8(fp32_path: Path, out_path: Path, batches: list[np.ndarray]) -> onnx.ModelProto:
+    from onnxruntime.quantization import quantize_static
+
+    quantize_static(str(fp32_path), str(out_path), _Reader(batches, "image"))
+    return onnx.load(out_path)
+
+
+def _stride_multiple(size: int, stride: int) -> int:
+    return max(stride, size // stride * stride)
+
+
+def run_model(name: str, args, console: Console) -> dict:
+    try:
+        spec = get_spec(name)
+    except EdgeattnError as exc:
+        return {"model": name, "skipped": str(exc).splitlines()[0]}
+    checkpoint = args.checkpoints / f"{name}.pth" if args.checkpoints else None
+    if checkpoint is not None and not checkpoint.is_file():
+        return {"model": name, "skipped": f"no checkpoint {checkpoint}"}
+    model, weights = create_model(spec, checkpoint=checkpoint, seed=args.seed)
+    resolution = _stride_multiple(args.resolution or spec.resolution, spec.stride)
+    record: dict = {"model": name, "weights": weights.model_dump(exclude_none=True), "resolution": resolution}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        start = time.perf_counter()
+        rewritten, _ = rewrite_model(copy.deepcopy(model))
+        proto = export_onnx(rewritten, (torch.zeros(1, 3, resolution, resolution),), opset=spec.opset,
+                            input_names=["image"], output_names=["logits"],
+                            translation_table=translation_table("portable"))
+        save_onnx(proto, folder / "model.onnx")
+        variants = {}
+        heads = {}
+        for granularity in ("head", "tensor"):
+            config = CalibrationConfig(data="samples", method=args.method, granularity=granularity,
+                                       count=args.calib_count, eval_count=args.eval_count, batch_size=8,
+                                       seed=args.seed)
+            build_precision(folder, spec, model, "int8", config)
+            fidelity = json.loads((folder / "fidelity.json").read_text())["int8"]
+            variants[f"edgeattn-{granularity}"] = fidelity
+            if granularity == "head":
+                calibration = json.loads((folder / "calibration.json").read_text())
+                heads = {
+                    site: {t: [float(np.mean(r["sqnr_db_before"][t])), float(np.mean(r["sqnr_db_after"][t]))]
+                           for t in r["sqnr_db_before"]}
+                    for site, r in calibration["heads"].items()
+                }
+                record["headwise_max_rel_change"] = calibration["headwise_max_rel_change"]
+        calib = sample_photos(spec, args.calib_count, 8, resolution, seed=args.seed)
+        held_out = sample_photos(spec, args.eval_count, 8, resolution, seed=args.seed + 1000)
+        ort_model = _ort_default_int8(folder / "model.onnx", folder / "ort.onnx", calib.batches)
+        variants["ort-quantize_static-default"] = evaluate(proto, ort_model, held_out.batches, "ort-default").to_json()
+        record["seconds"] = time.perf_counter() - start
+    record["variants"] = {
+        key: {k: value[k] for k in ("top1_agreement", "cosine", "sqnr_db", "kl", "count")} | {
+            "one_minus_cos": 1.0 - value["cosine"],
+            "worst_layers": value.get("worst_layers", [])[:3]}
+        for key, value in variants.items()
+    }
+    head, base = record["variants"]["edgeattn-head"], record["variants"]["ort-quantize_static-default"]
+    record["one_minus_cos_ratio_vs_ort"] = head["one_minus_cos"] / max(base["one_minus_cos"], 1e-12)
+    record["goals"] = {
+        "cos_ge_0.999": head["cosine"] >= 0.999,
+        "one_minus_cos_le_third_of_ort": record["one_minus_cos_ratio_vs_ort"] <= 1 / 3,
+        "top1_ge_99pct": head["top1_agreement"] >= 0.99 if weights.kind != "random-init" else None,
+    }
+    record["per_head_sqnr_db_mean_before_after"] = heads
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--calib-count", type=int, default=32)
+    parser.add_argument("--eval-count", type=int, default=32)
+    parser.add_argument("--method", default="entropy", choices=("max", "percentile", "entropy", "mse"))
+    parser.add_argument("--checkpoints", type=Path, default=None, help="folder of <model>.pth (proxy or real)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    console = Console()
+    torch.set_num_threads(2)
+    records = []
+    with Progress(console=console) as progress:
+        task = progress.add_task("quant fidelity", total=len(args.models))
+        for name in args.models:
+            progress.update(task, description=f"quant fidelity: {name}")
+            records.append(run_model(name, args, console))
+            progress.advance(task)
+    table = Table(title=f"INT8 fidelity vs fp32 ({args.method}; held-out photo crops)")
+    for column in ("model", "weights", "variant", "top-1 agree", "cosine", "1-cos", "SQNR dB", "KL"):
+        table.add_column(column)
+    for record in records:
+        if "skipped" in record:
+            table.add_row(record["model"], "-", record["skipped"], "", "", "", "", "")
+            continue
+        for variant, v in record["variants"].items():
+            table.add_row(record["model"], record["weights"]["kind"], variant, f"{v['top1_agreement']:.1%}",
+                          f"{v['cosine']:.5f}", f"{v['one_minus_cos']:.2e}", f"{v['sqnr_db']:.1f}", f"{v['kl']:.2e}")
+    console.print(table)
+    kind = "proxy" if args.checkpoints else "random-init"
+    out = args.out or RESULTS / f"quant_fidelity_{kind}_{args.method}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "device": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+                   "onnxruntime": ort.__version__, "torch": torch.__version__, "threads": 2},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "models": records,
+    }
+    out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

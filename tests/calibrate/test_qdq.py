@@ -1,0 +1,132 @@
+"""Q/DQ placement checked structurally (TensorRT and ORT x86 styles), numerics, and the CPU latency gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+from edgeattn.calibrate.cpu_gate import select_regions
+from edgeattn.calibrate.fidelity import evaluate
+from edgeattn.calibrate.islands import ensure_node_names, find_islands, rules_from_hints
+from edgeattn.calibrate.qdq import QDQConfig, activation_tensors, collect_ranges, insert_qdq
+
+RULES = rules_from_hints([])
+
+
+def _quantize(graph, inputs, style, method="max"):
+    graph = onnx.ModelProto.FromString(graph.SerializeToString())
+    ensure_node_names(graph)
+    islands = find_islands(graph, RULES)
+    config = QDQConfig(style=style, method=method, skip_nodes=frozenset(islands))
+    observers = collect_ranges(graph, inputs, activation_tensors(graph, config), config)
+    return graph, islands, insert_qdq(graph, observers, config), observers, config
+
+
+def _producers(model):
+    return {out: node for node in model.graph.node for out in node.output}
+
+
+def _init(model, name):
+    return next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == name)
+
+
+@pytest.fixture(scope="module")
+def trt(tiny_graphs, tiny_inputs):
+    return _quantize(tiny_graphs[1]["portable"], tiny_inputs, "tensorrt")
+
+
+def test_tensorrt_activations_symmetric_per_tensor_int8(trt):
+    _, _, result, _, _ = trt
+    quantizers = [n for n in result.model.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantizers
+    for node in quantizers:
+        assert _init(result.model, node.input[1]).shape == ()
+        zero_point = _init(result.model, node.input[2])
+        assert zero_point.dtype == np.int8 and zero_point == 0
+
+
+def test_tensorrt_weights_per_channel_int8(trt):
+    _, _, result, _, _ = trt
+    producers = _producers(result.model)
+    convs = [n for n in result.model.graph.node if n.op_type == "Conv"]
+    assert convs
+    for conv in convs:
+        dq = producers[conv.input[1]]
+        assert dq.op_type == "DequantizeLinear"
+        weights, scales = _init(result.model, dq.input[0]), _init(result.model, dq.input[1])
+        assert weights.dtype == np.int8 and scales.shape == (weights.shape[0],)
+        assert np.abs(weights).max() == 127
+
+
+def test_tensorrt_qdq_on_weighted_ops_and_residual_adds_none_in_islands(trt):
+    graph, islands, result, _, _ = trt
+    producers = _producers(result.model)
+    from_dq = lambda name: name in producers and producers[name].op_type == "DequantizeLinear"  # noqa: E731
+    by_name = {n.name: n for n in result.model.graph.node}
+    assert {"normalisation", "softmax", "linear_attention"} <= set(islands.values())
+    for name in islands:
+        assert not any(from_dq(i) for i in by_name[name].input), by_name[name].op_type
+    for conv in (n for n in result.model.graph.node if n.op_type == "Conv"):
+        assert from_dq(conv.input[0])
+    residual = [n for n in result.model.graph.node if n.op_type == "Add" and n.name not in islands
+                and all(i in producers for i in n.input[:2])]
+    assert residual and all(from_dq(i) for n in residual for i in n.input[:2])
+
+
+def test_entropy_never_clips_softmax_probabilities(tiny_graphs, tiny_inputs):
+    graph, _, result, observers, _ = _quantize(tiny_graphs[1]["portable"], tiny_inputs, "tensorrt", "entropy")
+    producers = _producers(graph)
+    softmax_outputs = [name for name in observers if producers.get(name) is not None
+                       and producers[name].op_type == "Softmax"]
+    for name in softmax_outputs:
+        assert observers[name].threshold() == observers[name].amax
+
+
+def test_ort_style_u8_activations_s8_weights_int32_bias(tiny_graphs, tiny_inputs):
+    _, _, result, _, _ = _quantize(tiny_graphs[1]["portable"], tiny_inputs, "ort")
+    zero_points = [_init(result.model, n.input[2]) for n in result.model.graph.node if n.op_type == "QuantizeLinear"]
+    assert zero_points and all(z.dtype == np.uint8 for z in zero_points)
+    dq_inputs = [_init(result.model, n.input[0]) for n in result.model.graph.node
+                 if n.op_type == "DequantizeLinear" and n.input[0] in {i.name for i in result.model.graph.initializer}]
+    assert {a.dtype for a in dq_inputs} == {np.dtype(np.int8), np.dtype(np.int32)}
+
+
+@pytest.mark.parametrize("style", ["tensorrt", "ort"])
+def test_int8_graph_stays_close_to_fp32(tiny_graphs, tiny_inputs, style):
+    graph, _, result, _, _ = _quantize(tiny_graphs[1]["portable"], tiny_inputs, style)
+    report = evaluate(graph, result.model, tiny_inputs, f"int8-{style}")
+    assert report.cosine > 0.99
+    assert report.layers and min(layer.sqnr_db for layer in report.layers) > 10.0
+
+
+def test_plugin_nodes_get_qdq_on_q_k_v(tiny_graphs, tiny_inputs):
+    portable, _, _, observers, _ = _quantize(tiny_graphs[1]["portable"], tiny_inputs, "tensorrt")
+    plugins = onnx.ModelProto.FromString(tiny_graphs[1]["plugins"].SerializeToString())
+    ensure_node_names(plugins)
+    config = QDQConfig(style="tensorrt", method="max", skip_nodes=frozenset(find_islands(plugins, RULES)))
+    needed = activation_tensors(plugins, config)
+    extra = collect_ranges(portable, tiny_inputs, [t for t in needed if t not in observers], config)
+    result = insert_qdq(plugins, {**observers, **extra}, config)
+    producers = _producers(result.model)
+    attention = [n for n in result.model.graph.node if n.domain == "edgeattn"]
+    assert attention
+    for node in attention:
+        assert all(producers[i].op_type == "DequantizeLinear" for i in node.input[:3])
+
+
+def test_cpu_gate_is_never_slower_than_fp32(tiny_graphs, tiny_inputs):
+    graph, _, _, observers, config = _quantize(tiny_graphs[1]["portable"], tiny_inputs, "ort")
+    gate = select_regions(graph, config, lambda cfg: insert_qdq(graph, observers, cfg).model, tiny_inputs[0],
+                          threads=1, runs=5)
+    assert gate.trials and all({"region", "latency_ms", "accepted"} <= set(t) for t in gate.trials)
+    assert gate.int8_ms <= gate.fp32_ms
+    accepted = [t for t in gate.trials if t["accepted"]]
+    if not accepted:
+        assert gate.skip_nodes >= config.skip_nodes and gate.int8_ms == gate.fp32_ms
+    session = ort.InferenceSession(insert_qdq(graph, observers, QDQConfig(style="ort", method="max",
+                                   skip_nodes=gate.skip_nodes)).model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    assert session.run(None, {"image": tiny_inputs[0]})[0].shape == (1, 10)

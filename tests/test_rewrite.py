@@ -1,0 +1,120 @@
+"""ops.rewrite: timm attention modules -> edgeattn op modules, same weights, same outputs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import timm
+import torch
+from timm.models.efficientvit_mit import LiteMLA
+
+from edgeattn.errors import UsageError
+from edgeattn.ops.rewrite import (
+    EdgeCascadedGroupAttention,
+    EdgeConvAttention,
+    EdgeGhostModuleV2,
+    EdgeLiteMLA,
+    EdgeSHSA,
+    perturb_for_parity,
+    rewrite_model,
+)
+from edgeattn.tolerances import REWRITE_MAX_REL
+
+SEED = 42
+SEED_MODELS = {
+    "shvit_s4": (EdgeSHSA, "SingleHeadAttention"),
+    "lowformer_b1": (EdgeConvAttention, "MultiHeadAttention"),
+    "efficientvit_b1": (EdgeLiteMLA, "ReLULinearAttention"),
+    "efficientvit_m4": (EdgeCascadedGroupAttention, "MultiHeadAttention"),
+    "ghostnetv2_100": (EdgeGhostModuleV2, "DFCAttention"),
+}
+FAMILY_PATTERNS = ("shvit_*", "lowformer_*", "efficientvit_*", "ghostnetv2_*")
+ALL_VARIANTS = sorted(name for pattern in FAMILY_PATTERNS for name in timm.list_models(pattern))
+WITHOUT_ATTENTION = {"lowformer_e1", "lowformer_e2"}
+ORIGINAL_TYPES = ("SHSA", "ConvAttention", "LiteMLA", "CascadedGroupAttention", "GhostModuleV2")
+
+
+def make_model(name: str) -> torch.nn.Module:
+    torch.manual_seed(SEED)
+    return perturb_for_parity(timm.create_model(name, pretrained=False).eval(), SEED)
+
+
+def max_rel_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return ((actual - expected).abs().max() / expected.abs().max()).item()
+
+
+@pytest.mark.parametrize("name", SEED_MODELS)
+def test_rewritten_seed_model_matches_original(name):
+    original = make_model(name)
+    x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(SEED))
+    rewritten, swaps = rewrite_model(copy.deepcopy(original))
+    with torch.no_grad():
+        expected, actual = original(x), rewritten(x)
+    edge_type, op_name = SEED_MODELS[name]
+    assert swaps and all(line.endswith(f"-> {op_name}") for line in swaps)
+    assert sum(isinstance(m, edge_type) for m in rewritten.modules()) == len(swaps)
+    assert max_rel_error(actual, expected) <= REWRITE_MAX_REL
+
+
+@pytest.mark.parametrize("name", SEED_MODELS)
+def test_attention_is_visible_in_the_parity_check(name):
+    """The comparison must be able to fail: breaking the op changes the model output."""
+    model, _ = rewrite_model(make_model(name))
+    x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(SEED))
+    with torch.no_grad():
+        expected = model(x)
+        for module in model.modules():
+            if isinstance(module, EdgeLiteMLA):
+                module.eps = 10.0
+            elif isinstance(module, EdgeGhostModuleV2):
+                module.b_v += 3.0
+            elif hasattr(module, "scale") and isinstance(module, (EdgeSHSA, EdgeConvAttention,
+                                                                  EdgeCascadedGroupAttention)):
+                module.scale = module.scale * 4
+        assert max_rel_error(model(x), expected) > 100 * REWRITE_MAX_REL
+
+
+@pytest.mark.parametrize("name", SEED_MODELS)
+def test_rewrite_shares_the_original_parameters(name):
+    original = make_model(name)
+    before = {p.data_ptr() for p in original.parameters()}
+    rewritten, _ = rewrite_model(original)
+    after = {p.data_ptr() for p in rewritten.parameters()}
+    assert after <= before
+
+
+@pytest.mark.parametrize("name", ALL_VARIANTS)
+def test_every_family_variant_is_rewritten_and_matches(name):
+    original = make_model(name)
+    model, swaps = rewrite_model(copy.deepcopy(original))
+    remaining = [type(m).__name__ for m in model.modules() if type(m).__name__ in ORIGINAL_TYPES]
+    assert remaining == []
+    assert bool(swaps) == (name not in WITHOUT_ATTENTION)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(SEED))
+    with torch.no_grad():
+        assert max_rel_error(model(x), original(x)) <= REWRITE_MAX_REL
+
+
+def test_model_without_edgeattn_attention_is_unchanged():
+    model = timm.create_model("mobilevitv2_050", pretrained=False).eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rewritten, swaps = rewrite_model(model)
+    assert swaps == []
+    assert rewritten is model
+    assert all(torch.equal(state[k], v) for k, v in rewritten.state_dict().items())
+
+
+def test_rewrite_is_idempotent():
+    model, first = rewrite_model(timm.create_model("efficientvit_b0", pretrained=False))
+    _, second = rewrite_model(model)
+    assert first and second == []
+
+
+def test_lite_mla_with_other_kernel_is_refused():
+    model = timm.create_model("efficientvit_b0", pretrained=False)
+    for module in model.modules():
+        if isinstance(module, LiteMLA):
+            module.kernel_func = torch.nn.GELU()
+    with pytest.raises(UsageError, match="LiteMLA"):
+        rewrite_model(model)
