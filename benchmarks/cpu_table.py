@@ -6,9 +6,9 @@ their registry resolution. Each model is exported once to a portable ONNX bundle
 
     .venv/bin/python benchmarks/cpu_table.py [--iters 20] [--warmup 3] [--models shvit_s4 mobilevitv2_100 ...]
 
-Writes run JSONs to benchmarks/results/cpu/, the HTML report to benchmarks/results/cpu_table.html and
-the Markdown table to benchmarks/results/cpu_table.md. Ctrl-C stops after writing the report for the
-runs that finished.
+Writes run JSONs to benchmarks/results/cpu/ (edgeattn.profile.report.render_run_html renders one as a page),
+the cross-model HTML report to benchmarks/results/cpu_table.html and the Markdown table to
+benchmarks/results/cpu_table.md. Ctrl-C stops after writing the report for the runs that finished.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main() -> None:
                         source = str(bundle.path) if backend == "ort-cpu" else model
                         runs.append(profile_command(source, backend=backend, batch=batch, threads=threads,
                                                     warmup=args.warmup, iters=args.iters, out=runs_dir,
-                                                    op_profile_iters=args.op_profile_iters))
+                                                    op_profile_iters=args.op_profile_iters, write_html=False))
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted: writing the report for {len(runs)} finished runs[/yellow]")
     if runs:

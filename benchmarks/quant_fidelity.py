@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--calib-count", type=int, default=32)
     parser.add_argument("--eval-count", type=int, default=32)
-    parser.add_argument("--method", default="entropy", choices=("max", "percentile", "entropy", "mse"))
+    parser.add_argument("--method", default="percentile", choices=("max", "percentile", "entropy", "mse"))
     parser.add_argument("--checkpoints", type=Path, default=None, help="folder of <model>.pth (proxy or real)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)

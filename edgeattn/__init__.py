@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+from edgeattn import backbones as _backbones  # noqa: E402,F401  (registers VAN and DSVT with timm)
+
 if TYPE_CHECKING:
     from torch import nn
 

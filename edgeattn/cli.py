@@ -47,6 +47,8 @@ def export(
     flavour: Flavour = typer.Option(Flavour.both, help="portable (standard ops), plugins (edgeattn nodes) or both"),
     allow_unsupported: bool = typer.Option(False, "--allow-unsupported",
                                            help="write the bundle even if TensorRT's parser would reject a node"),
+    profile_from: int = typer.Option(8, "--profile-from", min=1,
+                                     help="LiDAR models: synthetic scenes that size the TensorRT profile"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
 ) -> None:
     """Export MODEL for TARGET: portable and plugin ONNX, parity checks, TensorRT lint and build recipe."""
@@ -55,7 +57,7 @@ def export(
     config = ExportConfig(
         model=model, target=target, out=out, checkpoint=checkpoint, pretrained=pretrained,
         resolution=resolution, batch=batch, dynamic_batch=dynamic_batch, opset=opset, seed=seed,
-        flavour=flavour.value, allow_unsupported=allow_unsupported, force=force, command=_command_line(),
+        flavour=flavour.value, allow_unsupported=allow_unsupported, profile_from=profile_from, force=force, command=_command_line(),
     )
     bundle = run_export(config)
     for report in bundle.parity:
@@ -63,6 +65,8 @@ def export(
         console.print(f"[green]parity ok[/green] {report.graph} on {report.runtime}: max abs {worst.max_abs:.2e} "
                       f"(allowed {worst.atol:.1e}), cosine {worst.cosine:.7f}")
     console.print(f"bundle: [bold]{bundle.path}[/bold] ({', '.join(bundle.files)})")
+    timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in bundle.timings.items())
+    err_console.print(f"[dim]{timings}[/dim]", soft_wrap=True)
 
 
 @app.command()
@@ -103,6 +107,52 @@ def targets() -> None:
             str(t.dla_cores), f"{t.memory_gb:g} GB", f"{t.peak_fp16_tflops:g}", f"{t.peak_int8_tops:g}",
             f"{t.memory_bandwidth_gbs:g}",
         )
+    console.print(table)
+
+
+@app.command()
+def profile(
+    bundle_or_model: str = typer.Argument(..., help="bundle folder, .onnx file or registry model name"),
+    backend: str = typer.Option("ort-cpu", help="ort-cpu, torch-cpu, torch-cuda, torch-cuda-triton or tensorrt"),
+    batch: int = typer.Option(1, min=1),
+    threads: Optional[int] = typer.Option(None, min=1, help="CPU threads [default: all cores]"),
+    warmup: int = typer.Option(10, min=0),
+    iters: int = typer.Option(50, min=1),
+    resolution: Optional[int] = typer.Option(None, help="registry models: input height = width"),
+    out: Path = typer.Option(Path("profiles"), "--out", "-o", help="folder for the run JSON + HTML report"),
+) -> None:
+    """Time a model on one backend: latency percentiles, per-op breakdown, roofline estimates per target."""
+    from edgeattn.profile.commands import profile_command
+
+    path = profile_command(bundle_or_model, backend=backend, batch=batch, threads=threads, warmup=warmup,
+                           iters=iters, out=out, resolution=resolution)
+    console.print(f"run: [bold]{path}[/bold] (report: {path.with_suffix('.html')})")
+
+
+@app.command()
+def report(
+    runs: list[Path] = typer.Argument(..., help="run JSON files written by `edgeattn profile`"),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o"),
+    baseline: Optional[str] = typer.Option(None, help="model the speed-up ratios are relative to"),
+    markdown: Optional[Path] = typer.Option(None, help="also write the tables as Markdown"),
+) -> None:
+    """Cross-model report: params, GFLOPs, measured latency, target estimates, Pareto plot."""
+    from edgeattn.profile.commands import report_command
+
+    path = report_command(runs, out=out, baseline=baseline, markdown=markdown)
+    console.print(f"report: [bold]{path}[/bold]" + (f", markdown: {markdown}" if markdown else ""))
+
+
+@app.command()
+def backends() -> None:
+    """Which profiling backends can run on this machine, and why the others cannot."""
+    from edgeattn.profile.runners import backend_availability
+
+    table = Table(title="profiling backends")
+    for column in ("backend", "available", "reason"):
+        table.add_column(column)
+    for name, ok, reason in backend_availability():
+        table.add_row(name, "yes" if ok else "no", reason)
     console.print(table)
 
 

@@ -9,11 +9,12 @@ import pytest
 import timm
 import torch
 
-import edgeattn.backbones.dsvt as dsvt
+from edgeattn.backbones import dsvt
 from edgeattn.errors import UsageError
 from edgeattn.exporters.dsvt import export_dsvt, export_stack
-from edgeattn.lidar.inputs import build_stack_inputs
 from edgeattn.exporters.parity import compare_output
+from edgeattn.exporters.trt_lint import lint
+from edgeattn.lidar.inputs import build_stack_inputs
 from edgeattn.lidar.scenes import synthetic_scene
 from edgeattn.lidar.session import DSVTSession
 from edgeattn.lidar.voxelize import voxelize
@@ -53,16 +54,24 @@ def pillar_export(tmp_path_factory):
 
 
 def test_portable_parity_at_three_voxel_counts_from_one_graph(pillar_export):
-    model, out, result = pillar_export
+    _, out, result = pillar_export
     counts = parity_counts(result)
     assert len(counts) == 3 and counts[0] == 500 and counts[1] == 5000 and counts[2] > 15000
     proto = onnx.load(out / "model.onnx")
     assert {n.domain for n in proto.graph.node} <= {"", "ai.onnx"}
+    op_types = {n.op_type for n in proto.graph.node}
+    assert not op_types & {"Unique", "NonZero", "ScatterND", "ScatterElements", "Loop", "If"}
     dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
     assert dims["voxel_feats"] == ["voxels_s0", 7]
     assert dims["set_inds_s0_shift0"] == [2, "sets_s0_shift0", 36]
     assert dims["set_inds_s0_shift1"] == [2, "sets_s0_shift1", 36]
     assert dims["voxel_slot_s0_shift1"] == [2, "voxels_s0"]
+
+
+def test_exported_graph_passes_the_tensorrt_lint(pillar_export):
+    _, out, _ = pillar_export
+    report = lint(onnx.load(out / "model.onnx"), ["10.3", "10.16", "11"])
+    assert report.ok, report.findings
 
 
 def test_trt_profile_file_and_trtexec_shapes(pillar_export):

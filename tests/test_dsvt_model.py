@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from edgeattn.backbones.dsvt import DSVT, AttentionPool, SetAttentionLayer, pillar_config, voxel_config
+from edgeattn.backbones import dsvt
+from edgeattn.backbones.dsvt import (
+    DSVT,
+    AttentionPool,
+    SetAttentionLayer,
+    pillar_config,
+    voxel_config,
+)
+from edgeattn.backbones.weights import create_model
 from edgeattn.lidar.inputs import build_stack_inputs, pooling_regions
 from edgeattn.lidar.partition import set_partition, window_partition
 from edgeattn.lidar.scenes import synthetic_scene
@@ -118,3 +126,13 @@ def test_stack_output_follows_stage_coordinates():
         out = model.stack(*inputs.as_tuple())
     assert out.shape == (inputs.stage_coords[-1].shape[0], 16)
     assert (inputs.stage_coords[-1][:, 1] == 0).all(), "z is pooled to one level in the last stage"
+
+
+def test_checkpoint_round_trip_through_the_registry_loader(tmp_path):
+    spec = next(s for s in dsvt.SPECS if s.name == "dsvt_voxel")
+    original, _ = create_model(spec, seed=SEED)
+    torch.save(original.state_dict(), tmp_path / "dsvt_voxel.pth")
+    loaded, info = create_model(spec, checkpoint=tmp_path / "dsvt_voxel.pth", seed=SEED + 1)
+    assert info.kind == "checkpoint"
+    for (name, a), b in zip(original.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name

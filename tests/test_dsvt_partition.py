@@ -106,7 +106,7 @@ def test_rotations_order_sets_y_major_then_x_major():
     coords = random_coords(grid, n, batch)
     windows = window_partition(coords, window, shift)
     sets = set_partition(windows, window, set_size)
-    z, y, x = windows.coords_in_window.unbind(1)
+    _, y, x = windows.coords_in_window.unbind(1)
     for r, key in enumerate((y * 100 + x, x * 100 + y)):
         ordered = key[sets.set_inds[r]]
         assert (ordered[:, 1:] >= ordered[:, :-1]).all()

@@ -10,6 +10,7 @@ import timm
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from timm.models import reparameterize_model
 
 import edgeattn.backbones.van as van
 from edgeattn.backbones.weights import load_checkpoint
@@ -183,6 +184,19 @@ def test_timm_interface():
     assert model(x).shape == (1, 256)
     model.reset_classifier(0, "")
     torch.testing.assert_close(model(x), features)
+
+
+def test_reparameterize_folds_batchnorms_exactly():
+    model = seeded_model("van_b0")
+    x = image(1, 75, 53)
+    with torch.no_grad():
+        expected = model(x)
+        fused = reparameterize_model(model, inplace=False)
+        actual = fused(x)
+    batchnorms = [n for n, m in fused.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert batchnorms and all(n.endswith(".norm1") for n in batchnorms)
+    assert isinstance(fused.stages[0].patch_embed, torch.nn.Conv2d)
+    assert (actual - expected).abs().max() <= REWRITE_MAX_REL * expected.abs().max()
 
 
 def test_features_only():

@@ -13,8 +13,7 @@ on `edgeattn.lidar.voxelize` features (mean point + centre offset) instead of a 
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -23,9 +22,10 @@ from timm.models import register_model
 from torch import Tensor, nn
 
 from edgeattn.backbones.spec import ModelSpec
+from edgeattn.errors import UsageError
 from edgeattn.lidar.inputs import build_stack_inputs, stack_input_names
-from edgeattn.lidar.layout import NUM_SHIFTS, DSVTLayout, StageLayout
-from edgeattn.lidar.voxelize import VOXEL_FEATURES, Voxels, VoxelGrid
+from edgeattn.lidar.layout import DSVTLayout, StageLayout
+from edgeattn.lidar.voxelize import VOXEL_FEATURES, VoxelGrid, Voxels
 from edgeattn.ops.multi_head_attention.torch_op import multi_head_attention_op
 from edgeattn.ops.set_attention.torch_op import set_attention_op
 
@@ -42,7 +42,6 @@ class DSVTConfig:
     ffn: tuple[int, ...]
     in_channels: int = len(VOXEL_FEATURES)
     pool_heads: int = 8
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def widths(self, dim: int, heads: int, ffn: int) -> DSVTConfig:
         """The same geometry with every stage at width `dim`, `heads` heads and FFN width `ffn`."""
@@ -145,7 +144,8 @@ class DSVTStack(nn.Module):
             self.residual_norms.append(nn.ModuleList(nn.LayerNorm(dim) for _ in range(stage.blocks)))
             if i < len(layout.stages) - 1:
                 if config.dims[i + 1] != dim:
-                    raise ValueError("DSVT attention pooling keeps the width: use equal dims per stage")
+                    raise UsageError(f"DSVT stage widths {config.dims} differ",
+                                     "Attention pooling keeps the width: use the same dim in every stage.")
                 self.pools.append(AttentionPool(dim, stage.pool_volume, config.pool_heads))
 
     def forward(self, *inputs: Tensor) -> Tensor:
@@ -217,8 +217,6 @@ def _init_weights(model: nn.Module) -> None:
 
 def _create(config: DSVTConfig, pretrained: bool, kwargs: dict[str, Any]) -> DSVT:
     if pretrained:
-        from edgeattn.errors import UsageError
-
         raise UsageError("DSVT has no downloadable pretrained weights in edgeattn",
                          "Pass a checkpoint (--checkpoint PATH) or use random init.")
     widths = {k: kwargs.pop(k) for k in ("dim", "heads", "ffn") if k in kwargs}
@@ -246,18 +244,18 @@ def dsvt_voxel(pretrained: bool = False, **kwargs: Any) -> DSVT:
     return _create(voxel_config(), pretrained, kwargs)
 
 
-_FACTS = dict(
-    family="dsvt",
-    source="native",
-    input_kind="voxels",
-    input_size=(len(VOXEL_FEATURES), 468, 468),
-    mean=(0.0, 0.0, 0.0),
-    std=(1.0, 1.0, 1.0),
-    stride=1,
-    fp32_sensitive=("LayerNorm after every set-attention layer", "softmax over masked set keys"),
-    dynamic_axes=("voxels", "sets"),
-    opset=18,
-)
+_FACTS: dict[str, Any] = {
+    "family": "dsvt",
+    "source": "native",
+    "input_kind": "voxels",
+    "input_size": (len(VOXEL_FEATURES), 468, 468),
+    "mean": (0.0, 0.0, 0.0),
+    "std": (1.0, 1.0, 1.0),
+    "stride": 1,
+    "fp32_sensitive": ("LayerNorm after every set-attention layer", "softmax over masked set keys"),
+    "dynamic_axes": ("voxels", "sets"),
+    "opset": 18,
+}
 
 SPECS = [
     ModelSpec(name="dsvt_pillar", timm_name="dsvt_pillar", ops=("SetAttention",),

@@ -14,6 +14,8 @@ FAMILY_MODULES = (
     "edgeattn.backbones.ghostnetv2",
     "edgeattn.backbones.efficientvit",
     "edgeattn.backbones.mobilevit",
+    "edgeattn.backbones.van",
+    "edgeattn.backbones.dsvt",
 )
 
 _REGISTRY: dict[str, ModelSpec] | None = None

@@ -33,6 +33,12 @@ LAYER_SCALE_INIT = 1e-2
 NORM_EPS = 1e-6
 
 
+def _batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) with bn(x) == x * scale + shift per channel, from the running statistics."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
 class LKA(nn.Module):
     """Large kernel attention: x * conv1(conv_spatial(conv0(x))).
 
@@ -107,6 +113,20 @@ class VanBlock(nn.Module):
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Deployment: fold norm2 (eval statistics) into the MLP's first 1x1 conv, exactly.
+
+        norm1 stays: its output is also the attention's shortcut.
+        """
+        if isinstance(self.norm2, nn.Identity):
+            return
+        scale, shift = _batchnorm_affine(self.norm2)
+        fc1 = self.mlp.fc1
+        fc1.bias.add_(fc1.weight[:, :, 0, 0] @ shift)
+        fc1.weight.mul_(scale[None, :, None, None])
+        self.norm2 = nn.Identity()
+
 
 class OverlapPatchEmbed(nn.Module):
     """Strided conv with kernel larger than stride (padding kernel // 2), then BatchNorm."""
@@ -118,6 +138,18 @@ class OverlapPatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(x))
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Conv2d:
+        """Deployment: the conv with the BatchNorm (eval statistics) folded in."""
+        scale, shift = _batchnorm_affine(self.norm)
+        proj = self.proj
+        conv = nn.Conv2d(
+            proj.in_channels, proj.out_channels, proj.kernel_size, stride=proj.stride, padding=proj.padding
+        ).to(proj.weight)
+        conv.weight.copy_(proj.weight * scale[:, None, None, None])
+        conv.bias.copy_(proj.bias * scale + shift)
+        return conv
 
 
 class VanStage(nn.Module):

@@ -215,8 +215,8 @@ class CascadedSite(AttentionSite):
             q = dws(q)
             q, k, v = (t.flatten(2).transpose(1, 2)[:, None] for t in (q, k, v))
             one = _softmax_stats(q, k, v, m.scale, bias[head])
-            for key in stats:
-                stats[key].append(one[key])
+            for key, values in stats.items():
+                values.append(one[key])
             feat = one["o"][:, 0].transpose(1, 2).reshape(b, m.val_dim, h, w)
         return {key: torch.cat(values, dim=1) for key, values in stats.items()}
 

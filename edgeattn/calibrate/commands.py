@@ -11,7 +11,12 @@ import torch
 
 from edgeattn.backbones import create_model, get_spec
 from edgeattn.calibrate.observers import METHODS, Method
-from edgeattn.calibrate.pipeline import FP32_FILES, CalibrationConfig, build_precision, precision_steps
+from edgeattn.calibrate.pipeline import (
+    FP32_FILES,
+    CalibrationConfig,
+    build_precision,
+    precision_steps,
+)
 from edgeattn.calibrate.qdq import STYLES, Style
 from edgeattn.errors import UsageError
 
@@ -19,7 +24,7 @@ from edgeattn.errors import UsageError
 def calibrate_command(
     model: str,
     data: str,
-    method: Method = "entropy",
+    method: Method = "percentile",
     granularity: Literal["head", "tensor"] = "head",
     out: Path | None = None,
     count: int = 32,

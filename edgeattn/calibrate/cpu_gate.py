@@ -111,4 +111,5 @@ def select_regions(
 
 def _with_skip(config: QDQConfig, skip: set[str] | frozenset[str]) -> QDQConfig:
     return QDQConfig(style=config.style, method=config.method, percentile=config.percentile,
-                     residual_adds=config.residual_adds, skip_nodes=frozenset(skip))
+                     residual_adds=config.residual_adds, per_axis_activations=config.per_axis_activations,
+                     skip_nodes=frozenset(skip))

@@ -7,6 +7,7 @@ unreadable source raises an EdgeattnError naming the files.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -169,14 +170,17 @@ def _read_tensors(path: Path) -> Iterator[tuple[str, np.ndarray]]:
         ) from exc
 
 
+@functools.cache
 def sample_photo(name: str) -> np.ndarray:
-    """One bundled scikit-image photo as HxWx3 uint8."""
+    """One bundled scikit-image photo as HxWx3 uint8 (read-only, loaded once)."""
     import skimage.data
 
     image = np.asarray(getattr(skimage.data, name)())
     if image.ndim == 2:
         image = np.stack([image] * 3, axis=-1)
-    return image[..., :3].astype(np.uint8)
+    image = np.ascontiguousarray(image[..., :3].astype(np.uint8))
+    image.setflags(write=False)
+    return image
 
 
 def photo_crops(

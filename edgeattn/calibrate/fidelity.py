@@ -74,11 +74,13 @@ def logit_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
     }
 
 
-def _session(model: onnx.ModelProto, threads: int):
+def _session(model: onnx.ModelProto, threads: int, optimize: bool = True):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
@@ -107,12 +109,16 @@ def evaluate(
     precision: str,
     layers: bool = True,
     threads: int = 2,
+    optimize: bool = True,
 ) -> FidelityReport:
-    """Run both graphs in ORT CPU on the same inputs and compare (fp16 inputs are cast as the graph needs)."""
+    """Run both graphs in ORT CPU on the same inputs and compare (fp16 inputs are cast as the graph needs).
+
+    `optimize=False` runs Q/DQ unfused (needed for per-axis activation analysis graphs, which ORT's
+    QLinear fusions reject)."""
     layer_ops = layer_tensors(reference, candidate, ("Conv", "ConvTranspose", "Gemm", "MatMul")) if layers else {}
     names = list(layer_ops)
-    ref_session = _session(_with_outputs(reference, names), threads)
-    cand_session = _session(_with_outputs(candidate, names), threads)
+    ref_session = _session(_with_outputs(reference, names), threads, optimize)
+    cand_session = _session(_with_outputs(candidate, names), threads, optimize)
     ref_out = reference.graph.output[0].name
     cand_out = candidate.graph.output[0].name
     cand_input = cand_session.get_inputs()[0]

@@ -76,6 +76,25 @@ class MaxObserver(Observer):
     """T = max |x| over everything seen."""
 
 
+class ChannelMaxObserver(Observer):
+    """Per-channel (axis 1) min/max, for the per-axis activation analysis option only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.channel_min: np.ndarray | None = None
+        self.channel_max: np.ndarray | None = None
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float32)
+        if x.size == 0:
+            return
+        super().update(x)
+        moved = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1) if x.ndim > 1 else x.reshape(1, -1)
+        lo, hi = moved.min(axis=1), moved.max(axis=1)
+        self.channel_min = lo if self.channel_min is None else np.minimum(self.channel_min, lo)
+        self.channel_max = hi if self.channel_max is None else np.maximum(self.channel_max, hi)
+
+
 class HistogramObserver(Observer):
     """Histogram of |x| on [0, hist_max) with `bins` equal bins; the range doubles when data exceeds it."""
 

@@ -24,21 +24,36 @@ import numpy as np
 import onnx
 import torch
 from onnx import helper
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.calibrate.attention_sites import find_sites
 from edgeattn.calibrate.cpu_gate import select_regions
-from edgeattn.calibrate.data import SAMPLES, CalibrationData, load_calibration_data, sample_photos
+from edgeattn.calibrate.data import (
+    SAMPLES,
+    CalibrationData,
+    load_calibration_data,
+    sample_photos,
+)
 from edgeattn.calibrate.fidelity import evaluate
 from edgeattn.calibrate.headwise import head_scales, reparameterise
-from edgeattn.calibrate.islands import PLUGIN_DOMAIN, ensure_node_names, find_islands, rules_from_hints
+from edgeattn.calibrate.islands import (
+    PLUGIN_DOMAIN,
+    ensure_node_names,
+    find_islands,
+    rules_from_hints,
+)
 from edgeattn.calibrate.observers import Method
-from edgeattn.calibrate.qdq import QDQConfig, Style, activation_tensors, collect_ranges, insert_qdq
+from edgeattn.calibrate.qdq import (
+    QDQConfig,
+    Style,
+    activation_tensors,
+    collect_ranges,
+    insert_qdq,
+)
 from edgeattn.errors import EdgeattnError, UsageError
 from edgeattn.exporters.precision import IODtype, convert_fp16
-from edgeattn.tolerances import REWRITE_MAX_REL
 
 Precision = Literal["fp16", "int8"]
 FP32_FILES = {"portable": "model.onnx", "plugins": "model.plugins.onnx"}
@@ -53,7 +68,7 @@ class CalibrationConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     data: str | None = Field(None, description="image folder, .npy/.npz file or folder, 'samples' or 'lidar'")
-    method: Method = "entropy"
+    method: Method = "percentile"
     granularity: Literal["head", "tensor"] = "head"
     count: int = Field(32, ge=1)
     batch_size: int = Field(8, ge=1)
@@ -65,6 +80,12 @@ class CalibrationConfig(BaseModel):
     v_strength: float = Field(0.5, ge=0.0, le=1.0)
     seed: int = 0
     threads: int = 2
+
+    @model_validator(mode="after")
+    def _gate_needs_ort_style(self) -> CalibrationConfig:
+        if self.cpu_gate and self.style != "ort":
+            raise UsageError("the CPU latency gate measures ORT CPU kernels", "Use it with style 'ort' (cpu-x86 targets).")
+        return self
 
 
 def precision_steps(precision: Precision) -> list[str]:
@@ -136,11 +157,26 @@ def _data_sets(spec: ModelSpec, calib: CalibrationConfig, resolution: int, batch
                 "Pass --calib-data DIR (photos from the deployment domain), FILE.npz, or 'samples' for a demo.",
             )
         source = SAMPLES
-    data = load_calibration_data(source, spec, calib.count, batch_size, resolution, calib.seed)
+    data = _fit_static_batch(load_calibration_data(source, spec, calib.count, batch_size, resolution, calib.seed), batch)
     if source == SAMPLES:
         held_out = sample_photos(spec, calib.eval_count, batch_size, resolution, seed=calib.seed + 1000)
-        return data, held_out, True
+        return data, _fit_static_batch(held_out, batch), True
     return data, data, False
+
+
+def _fit_static_batch(data: CalibrationData, batch: int | None) -> CalibrationData:
+    """Re-split inputs into whole batches of a static-batch graph (the remainder is dropped)."""
+    if not batch or batch == 1:
+        return data
+    inputs = np.concatenate(data.batches)
+    usable = len(inputs) // batch * batch
+    if usable == 0:
+        raise UsageError(
+            f"{len(inputs)} calibration inputs cannot fill one batch of {batch} (static batch graph)",
+            f"Pass at least {batch} inputs (--calib-count) or export with --dynamic-batch.",
+        )
+    batches = [inputs[i : i + batch] for i in range(0, usable, batch)]
+    return CalibrationData(batches, data.source, data.kind, data.files, data.labels)
 
 
 def _build_fp16(bundle_dir: Path, spec: ModelSpec, graphs: dict[str, onnx.ModelProto],

@@ -1,5 +1,9 @@
 """Explicit INT8: activation ranges from ONNX Runtime and QuantizeLinear/DequantizeLinear emission.
 
+Per-axis activation Q/DQ (`QDQConfig.per_axis_activations`) is an analysis option only: it shows how much
+per-channel activation scales would recover, but TensorRT rejects per-axis activations and ORT runs them
+unfused (dequantize, fp32 op, quantize), so no deployable graph uses it.
+
 Two styles:
 - "tensorrt": symmetric int8 everywhere (zero point 0), per-tensor activations, per-channel int8 weights
   (stored as int8 initializers + DequantizeLinear), Q/DQ on the inputs of weighted ops (Conv,
@@ -19,7 +23,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeattn.calibrate.islands import PLUGIN_DOMAIN, ensure_node_names
-from edgeattn.calibrate.observers import MaxObserver, Method, Observer, make_observer
+from edgeattn.calibrate.observers import (
+    ChannelMaxObserver,
+    MaxObserver,
+    Method,
+    Observer,
+    make_observer,
+)
 from edgeattn.errors import UsageError
 
 Style = Literal["tensorrt", "ort"]
@@ -38,6 +48,7 @@ class QDQConfig:
     method: Method = "entropy"
     percentile: float = 99.99
     residual_adds: bool = True
+    per_axis_activations: bool = False
     skip_nodes: frozenset[str] = field(default_factory=frozenset)
     """Node names kept in fp32 (fp32 islands, and regions the CPU latency check rejected)."""
 
@@ -132,10 +143,14 @@ def collect_ranges(
     session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     producers = {out: node.op_type for node in model.graph.node for out in node.output}
-    observers = {
-        name: MaxObserver() if producers.get(name) in BOUNDED_OUTPUT_OPS else make_observer(config.method, config.percentile)
-        for name in tensors
-    }
+    if config.per_axis_activations:
+        observers: dict[str, Observer] = {name: ChannelMaxObserver() for name in tensors}
+    else:
+        observers = {
+            name: MaxObserver() if producers.get(name) in BOUNDED_OUTPUT_OPS
+            else make_observer(config.method, config.percentile)
+            for name in tensors
+        }
     for batch in batches:
         for chunk in fit_batch(session, np.asarray(batch, dtype=np.float32)):
             values = session.run(tensors, {input_name: chunk})
@@ -157,8 +172,14 @@ def fit_batch(session, batch: np.ndarray) -> list[np.ndarray]:
     return [batch[i : i + size] for i in range(0, len(batch), size)]
 
 
-def activation_params(observer: Observer, style: Style) -> tuple[float, int, int]:
-    """(scale, zero point, ONNX element type) of one activation tensor."""
+def activation_params(observer: Observer, style: Style) -> tuple[float | np.ndarray, int | np.ndarray, int]:
+    """(scale, zero point, ONNX element type) of one activation tensor (arrays for per-axis observers)."""
+    if isinstance(observer, ChannelMaxObserver):
+        lo, hi = np.minimum(observer.channel_min, 0.0), np.maximum(observer.channel_max, 0.0)
+        if style == "tensorrt":
+            return np.maximum(np.maximum(-lo, hi), 1e-12).astype(np.float32) / 127.0, np.zeros(len(lo), np.int64), TensorProto.INT8
+        scale = (np.maximum(hi - lo, 1e-12) / 255.0).astype(np.float32)
+        return scale, np.clip(np.round(-lo / scale), 0, 255).astype(np.int64), TensorProto.UINT8
     if style == "tensorrt":
         return observer.threshold() / 127.0, 0, TensorProto.INT8
     lo, hi = observer.signed_range()
@@ -216,14 +237,19 @@ def insert_qdq(model: onnx.ModelProto, observers: dict[str, Observer], config: Q
         zp_dtype = np.int8 if elem == TensorProto.INT8 else np.uint8
         new_inits.append(numpy_helper.from_array(np.array(zero_point, dtype=zp_dtype), zp_name))
         q_name, dq_name = f"{name}__q", f"{name}__dq"
-        before.append(helper.make_node("QuantizeLinear", [name, scale_name, zp_name], [q_name], name=f"QuantizeLinear__{name}"))
-        before.append(helper.make_node("DequantizeLinear", [q_name, scale_name, zp_name], [dq_name], name=f"DequantizeLinear__{name}"))
+        axis = {"axis": 1} if np.ndim(scale) else {}
+        before.append(helper.make_node("QuantizeLinear", [name, scale_name, zp_name], [q_name],
+                                       name=f"QuantizeLinear__{name}", **axis))
+        before.append(helper.make_node("DequantizeLinear", [q_name, scale_name, zp_name], [dq_name],
+                                       name=f"DequantizeLinear__{name}", **axis))
         replaced[name] = dq_name
-        input_scales[name] = scale
+        if not np.ndim(scale):
+            input_scales[name] = scale
         obs = observers[name]
         activations[name] = {
             "threshold": obs.threshold(), "min": obs.min, "max": obs.max, "amax": obs.amax,
-            "scale": scale, "zero_point": zero_point, "observer": obs.method if not isinstance(obs, MaxObserver) else "max",
+            "scale": np.asarray(scale).tolist(), "zero_point": np.asarray(zero_point).tolist(),
+            "observer": "channel-max" if isinstance(obs, ChannelMaxObserver) else obs.method,
         }
         return dq_name
 
@@ -248,7 +274,7 @@ def insert_qdq(model: onnx.ModelProto, observers: dict[str, Observer], config: Q
             weights.append(w_name)
             if config.style == "ort" and node.op_type == "Conv" and len(node.input) > 2 and node.input[2] in initializers:
                 x_name = next((k for k, v in replaced.items() if v == node.input[0]), None)
-                if x_name is not None:
+                if x_name is not None and x_name in input_scales:
                     node.input[2] = _int32_bias(node, initializers[node.input[2]], input_scales[x_name] * scales, new_inits, before)
         nodes.extend(before)
         nodes.append(node)

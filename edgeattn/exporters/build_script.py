@@ -54,9 +54,11 @@ _CASE_STRONG = '''  {major})  # TensorRT {versions} ({platforms}): strongly type
     "$TRTEXEC" "${{COMMON[@]}}" ;;'''
 
 
-def render_build_script(model: str, target: TargetProfile, input_name: str, input_shape: tuple[int, ...],
-                        dynamic_batch: bool, max_batch: int, version: str) -> str:
-    """Render the script; one `case` arm per TensorRT major version the target runs."""
+def render_build_script(model: str, target: TargetProfile, shape_profile: dict[str, str], version: str) -> str:
+    """Render the script; one `case` arm per TensorRT major version the target runs.
+
+    `shape_profile` holds trtexec's minShapes/optShapes/maxShapes values for dynamic inputs ({} if static).
+    """
     by_major: dict[int, list] = {}
     for line in target.tensorrt:
         by_major.setdefault(line.major, []).append(line)
@@ -68,11 +70,8 @@ def render_build_script(model: str, target: TargetProfile, input_name: str, inpu
             versions="/".join(line.version for line in lines),
             platforms="; ".join(line.platform for line in lines),
         ))
-    shapes = ""
-    if dynamic_batch:
-        dims = "x".join(str(d) for d in input_shape[1:])
-        shapes = (f"--minShapes={input_name}:1x{dims} --optShapes={input_name}:1x{dims} "
-                  f"--maxShapes={input_name}:{max_batch}x{dims}")
+    shapes = " ".join(f"--{key}={shape_profile[key]}" for key in ("minShapes", "optShapes", "maxShapes")
+                      if key in shape_profile)
     return _SCRIPT.substitute(
         model=model,
         target_desc=f"{target.name} ({target.description})",

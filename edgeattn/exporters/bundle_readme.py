@@ -25,6 +25,39 @@ def render_bundle_readme(spec: ModelSpec, target: TargetProfile, files: list[str
         parity_summary,
         "",
     ]
+    return "\n".join(lines + _device_section(target)) + "\n"
+
+
+def render_voxel_bundle_readme(spec: ModelSpec, target: TargetProfile, files: list[str], info: dict,
+                               weights: str, parity_summary: str) -> str:
+    """README for LiDAR bundles: the engine runs the attention stack; the partition runs in edgeattn.lidar."""
+    lines = [
+        f"# {spec.name} for {target.name}",
+        "",
+        f"{target.description}. Weights: {weights}.",
+        "",
+        "## Files",
+        *(f"- `{name}`" for name in files),
+        "",
+        "## Inputs",
+        "The graph is the DSVT attention stack with dynamic voxel and set counts. Voxelization and the set",
+        "partition run outside the engine (as the DSVT authors deploy it) in `edgeattn.lidar`:",
+        "```python",
+        "from edgeattn.lidar.session import DSVTSession  # ONNX Runtime reference runner",
+        "```",
+        f"Graph inputs: {', '.join(f'`{n}`' for n in info['input_names'])}. `trt_profiles.json` holds the "
+        "TensorRT optimization profile (min/opt/max voxels and sets) measured on synthetic scenes; frames "
+        "outside it are refused with a clear error.",
+        "",
+        "## Numerical check",
+        parity_summary,
+        "",
+    ]
+    return "\n".join(lines + _device_section(target)) + "\n"
+
+
+def _device_section(target: TargetProfile) -> list[str]:
+    lines: list[str] = []
     if target.tensorrt:
         versions = ", ".join(f"{line.version} ({line.platform})" for line in target.tensorrt)
         lines += [
@@ -56,4 +89,4 @@ def render_bundle_readme(spec: ModelSpec, target: TargetProfile, files: list[str
             "logits = session.run(None, {'image': image})[0]",
             "```",
         ]
-    return "\n".join(lines) + "\n"
+    return lines

@@ -20,9 +20,19 @@ import torch
 
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.errors import ParityError, UsageError
-from edgeattn.exporters.parity import ParityReport, check_parity, ort_runner, torch_outputs
+from edgeattn.exporters.parity import (
+    ParityReport,
+    check_parity,
+    ort_runner,
+    torch_outputs,
+)
 from edgeattn.exporters.progress import Steps
-from edgeattn.lidar.inputs import StackInputs, build_stack_inputs, stack_dynamic_axes, stack_input_names
+from edgeattn.lidar.inputs import (
+    StackInputs,
+    build_stack_inputs,
+    stack_dynamic_axes,
+    stack_input_names,
+)
 from edgeattn.lidar.layout import DSVTLayout
 from edgeattn.lidar.profiles import TrtProfile, build_profile
 from edgeattn.lidar.scenes import synthetic_scene
@@ -116,10 +126,11 @@ def export_stack(stack: torch.nn.Module, layout: DSVTLayout, example: StackInput
                  opset: int) -> onnx.ModelProto:
     """torch.onnx.export(dynamo=True) of the attention stack with named dynamic voxel and set counts."""
     dims: dict[str, torch.export.Dim] = {}
-    dynamic_shapes = []
-    for name, axes in stack_dynamic_axes(layout).items():
-        dynamic_shapes.append({axis: dims.setdefault(dim, torch.export.Dim(dim, min=2, max=MAX_DIM))
-                               for axis, dim in axes.items()})
+    axes = stack_dynamic_axes(layout)
+    dynamic_shapes = [
+        {axis: dims.setdefault(dim, torch.export.Dim(dim, min=2, max=MAX_DIM)) for axis, dim in axes[name].items()}
+        for name in stack_input_names(layout)
+    ]
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(

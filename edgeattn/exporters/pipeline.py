@@ -19,7 +19,7 @@ from edgeattn.backbones import ModelSpec, WeightsInfo, create_model, get_spec
 from edgeattn.errors import EdgeattnError, ParityError, UsageError
 from edgeattn.exporters import bundle as bundle_io
 from edgeattn.exporters.build_script import render_build_script
-from edgeattn.exporters.bundle_readme import render_bundle_readme
+from edgeattn.exporters.bundle_readme import render_bundle_readme, render_voxel_bundle_readme
 from edgeattn.exporters.onnx import export_onnx, save_onnx
 from edgeattn.exporters.parity import ParityReport, check_parity, ort_runner, torch_outputs
 from edgeattn.exporters.progress import Steps
@@ -51,6 +51,7 @@ class ExportConfig(BaseModel):
     batch: int = Field(1, ge=1)
     dynamic_batch: bool = False
     max_batch: int = Field(32, ge=1, description="upper bound of the TensorRT profile with --dynamic-batch")
+    profile_from: int = Field(8, ge=1, description="LiDAR models: synthetic scenes that set the TensorRT profile")
     opset: int | None = Field(None, ge=17)
     flavour: Literal["portable", "plugins", "both"] = "both"
     allow_unsupported: bool = Field(False, description="write the bundle even if the TensorRT lint finds errors")
@@ -64,6 +65,7 @@ class Bundle(BaseModel):
     path: Path
     manifest: dict[str, Any]
     parity: list[ParityReport]
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per step (not in the manifest)")
 
     @property
     def files(self) -> list[str]:
@@ -78,8 +80,11 @@ def export(model: str, target: str = "jetson", out: str | Path | None = None, **
 def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
     spec = get_spec(config.model)
     target = get_target(config.target)
-    resolution = _check_resolution(spec, config.resolution)
     out = Path(config.out) if config.out else Path("build") / f"{spec.name}-{target.name}"
+    if spec.input_kind == "voxels":
+        bundle_io.check_destination(out, config.force)
+        return _run_voxel_export(config, spec, target, out, show_progress)
+    resolution = _check_resolution(spec, config.resolution)
     bundle_io.check_destination(out, config.force)
     opset = config.opset or spec.opset
     input_shape = (config.batch, 3, resolution, resolution)
@@ -105,7 +110,7 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
             rewritten = reparameterize_model(rewritten, inplace=True)
         for flavour in flavours:
             with steps.step(f"export {flavour} ONNX"):
-                proto = export_onnx(rewritten, (torch.zeros(input_shape),), opset=opset,
+                proto = export_onnx(rewritten, (torch.zeros(_example_shape(input_shape, config)),), opset=opset,
                                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                     dynamic_batch=config.dynamic_batch,
                                     translation_table=translation_table(flavour),
@@ -132,20 +137,76 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
                                          {f: r.model_dump(mode="json") for f, r in lint_reports.items()})
                 if target.tensorrt:
                     script = staging / "build_engine.sh"
-                    script.write_text(render_build_script(spec.name, target, INPUT_NAME, input_shape,
-                                                          config.dynamic_batch, config.max_batch,
-                                                          edgeattn.__version__))
+                    script.write_text(render_build_script(
+                        spec.name, target, _batch_shapes(input_shape, config) if config.dynamic_batch else {},
+                        edgeattn.__version__))
                     script.chmod(0o755)
                 files = sorted(p.name for p in staging.iterdir()) + ["README.md", bundle_io.MANIFEST]
                 (staging / "README.md").write_text(render_bundle_readme(
                     spec, target, files, input_shape, weights.describe(), _summary(parity)))
-                manifest = _manifest(config, spec, target, weights, input_shape, opset, parity,
+                manifest = _manifest(config, spec, target, weights,
+                                     _image_input(spec, input_shape, config.dynamic_batch), opset, parity,
                                      bundle_io.file_table(staging))
                 manifest.update(ops=ops, rewrites=swaps, flavours=list(graphs),
                                 trt_lint={f: {"ok": r.ok, "errors": len(r.errors), "findings": len(r.findings)}
                                           for f, r in lint_reports.items()})
                 bundle_io.write_json(staging / bundle_io.MANIFEST, manifest)
-    return Bundle(path=out, manifest=manifest, parity=parity)
+    return Bundle(path=out, manifest=manifest, parity=parity, timings=steps.timings)
+
+
+def _example_shape(input_shape: tuple[int, ...], config: ExportConfig) -> tuple[int, ...]:
+    """torch.export specialises a dynamic dimension whose example size is 1, so trace a batch of 2."""
+    return (max(2, input_shape[0]), *input_shape[1:]) if config.dynamic_batch else input_shape
+
+
+def _batch_shapes(input_shape: tuple[int, ...], config: ExportConfig) -> dict[str, str]:
+    dims = "x".join(str(d) for d in input_shape[1:])
+    return {"minShapes": f"{INPUT_NAME}:1x{dims}", "optShapes": f"{INPUT_NAME}:{config.batch}x{dims}",
+            "maxShapes": f"{INPUT_NAME}:{config.max_batch}x{dims}"}
+
+
+def _run_voxel_export(config: ExportConfig, spec: ModelSpec, target: TargetProfile, out: Path,
+                      show_progress: bool) -> Bundle:
+    """LiDAR backbones: the attention stack goes to ONNX with dynamic voxel and set counts; the set
+    partition stays in edgeattn's runtime (edgeattn.lidar), as the DSVT authors deploy it."""
+    from edgeattn.exporters.dsvt import export_dsvt
+
+    if config.resolution or config.dynamic_batch or config.batch != 1:
+        raise UsageError(f"{spec.name} takes voxels, not images: --resolution/--batch/--dynamic-batch do not apply",
+                         "Voxel and set counts are always dynamic; size the TensorRT profile with --profile-from N.")
+    model, weights = create_model(spec, config.checkpoint, config.pretrained, config.seed)
+    with bundle_io.atomic_folder(out, config.force) as staging:
+        info = export_dsvt(spec, model, staging, flavour=config.flavour, profile_from=config.profile_from,
+                           seed=config.seed, progress=show_progress)
+        parity = [ParityReport.model_validate(p) for p in info["parity"]]
+        lint_reports = {f: lint(onnx.load(staging / name), [line.version for line in target.tensorrt])
+                        for f, name in info["graphs"].items()} if target.tensorrt else {}
+        _require_lint(lint_reports, config.allow_unsupported)
+        bundle_io.write_json(staging / "parity.json", info["parity"])
+        if lint_reports:
+            bundle_io.write_json(staging / "trt_lint.json", {f: r.model_dump(mode="json") for f, r in lint_reports.items()})
+        if target.tensorrt:
+            script = staging / "build_engine.sh"
+            script.write_text(render_build_script(spec.name, target, info["trtexec"], edgeattn.__version__))
+            script.chmod(0o755)
+        files = sorted(p.name for p in staging.iterdir()) + ["README.md", bundle_io.MANIFEST]
+        (staging / "README.md").write_text(render_voxel_bundle_readme(spec, target, files, info, weights.describe(),
+                                                                      _summary(parity)))
+        graphs = {f: onnx.load(staging / name) for f, name in info["graphs"].items()}
+        voxel_input = {"kind": "voxels", "names": info["input_names"], "dynamic_axes": info["dynamic_axes"],
+                       "partition": "edgeattn.lidar (runs outside the engine)"}
+        manifest = _manifest(config, spec, target, weights, voxel_input, spec.opset, parity,
+                             bundle_io.file_table(staging))
+        manifest.update(
+            outputs=[{"name": n, "dtype": "float32"} for n in info["output_names"]],
+            ops=ops_used(graphs["plugins"]) if "plugins" in graphs else [],
+            flavours=list(graphs),
+            tensorrt_profile=info["trtexec"],
+            trt_lint={f: {"ok": r.ok, "errors": len(r.errors), "findings": len(r.findings)}
+                      for f, r in lint_reports.items()},
+        )
+        bundle_io.write_json(staging / bundle_io.MANIFEST, manifest)
+    return Bundle(path=out, manifest=manifest, parity=parity, timings=info["timings_s"])
 
 
 def _parity_runner(flavour: str, data: bytes) -> tuple[str, Callable]:
@@ -234,28 +295,31 @@ def _tool_versions() -> dict[str, str]:
     }
 
 
+def _image_input(spec: ModelSpec, input_shape: tuple[int, ...], dynamic_batch: bool) -> dict[str, Any]:
+    return {
+        "name": INPUT_NAME,
+        "shape": ["batch" if dynamic_batch else input_shape[0], *input_shape[1:]],
+        "dtype": "float32",
+        "layout": "NCHW",
+        "preprocessing": {
+            "resolution": input_shape[-1],
+            "interpolation": spec.interpolation,
+            "crop_pct": spec.crop_pct,
+            "mean": list(spec.mean),
+            "std": list(spec.std),
+            "color": "RGB",
+        },
+    }
+
+
 def _manifest(config: ExportConfig, spec: ModelSpec, target: TargetProfile, weights: WeightsInfo,
-              input_shape: tuple[int, ...], opset: int, parity: list[ParityReport],
+              input_spec: dict[str, Any], opset: int, parity: list[ParityReport],
               files: list[dict[str, Any]]) -> dict[str, Any]:
-    batch_dim: Any = "batch" if config.dynamic_batch else input_shape[0]
     return {
         "format": "edgeattn-bundle/1",
         "model": {"name": spec.name, "family": spec.family, "source": spec.source, "timm_name": spec.timm_name},
         "weights": weights.model_dump(exclude_none=True),
-        "input": {
-            "name": INPUT_NAME,
-            "shape": [batch_dim, *input_shape[1:]],
-            "dtype": "float32",
-            "layout": "NCHW",
-            "preprocessing": {
-                "resolution": input_shape[-1],
-                "interpolation": spec.interpolation,
-                "crop_pct": spec.crop_pct,
-                "mean": list(spec.mean),
-                "std": list(spec.std),
-                "color": "RGB",
-            },
-        },
+        "input": input_spec,
         "outputs": [{"name": OUTPUT_NAME, "dtype": "float32"}],
         "opset": opset,
         "deploy_hints": {"fp32_sensitive": list(spec.fp32_sensitive), "dynamic_axes": list(spec.dynamic_axes)},

@@ -258,7 +258,8 @@ def _lint_version(model: onnx.ModelProto, version_text: str) -> Iterator[tuple[s
     document_name, document, confirmed, note = _release(version_text)
     version = parse_version(version_text)
     if not confirmed:
-        yield "", "", "info", f"TensorRT {version_text}: facts from the {document_name} operator table ({note})"
+        reason = f"TensorRT {version_text}: facts from the {document_name} operator table ({note})"
+        yield "", "", "info", reason
     opset = next((o.version for o in model.opset_import if o.domain in _STANDARD_DOMAINS), None)
     low, high = document["opset"]
     if opset is not None and not low <= opset <= high:

@@ -54,10 +54,10 @@ def _nbytes(tensors: dict[str, Tensor | None]) -> int:
 def set_partition(
     num_voxels: int, set_size: int, generator: torch.Generator
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """A DSVT-like partition: voxels shuffled into ceil(N/T) sets, the last one padded with
-    masked repeats.
+    """A DSVT-like partition: shuffled voxels in ceil(N/T) sets, short sets padded with repeats.
 
-    Returns set_inds [S, T] int64, set_valid [S, T] bool, voxel_slot [N] int64 (each voxel's slot).
+    Repeats are masked (set_valid False). Returns set_inds [S, T] int64, set_valid [S, T] bool
+    and voxel_slot [N] int64 (each voxel's own slot).
     """
     sets = math.ceil(num_voxels / set_size)
     order = torch.randperm(num_voxels, generator=generator)
@@ -109,7 +109,7 @@ def _attrs(
     return attrs
 
 
-def _work(op: str, t: dict[str, Tensor], attrs: dict[str, Any]) -> int:
+def _work(op: str, t: dict[str, Tensor]) -> int:
     """Useful FLOPs (multiply-add = 2) of the op's math, not of any particular kernel."""
     if op == "SingleHeadAttention":
         batch, dqk, n = t["q"].shape
@@ -171,7 +171,7 @@ def make_case(
     generator = torch.Generator().manual_seed(seed)
     tensors = _random_inputs(op, _scaled_shapes(op, case, batch), dtype, generator)
     attrs = _attrs(op, case, signature, tensors)
-    work = _work(op, tensors, attrs)
+    work = _work(op, tensors)
     moved = _nbytes(tensors) + _output_bytes(op, tensors)
     tensors = {name: tensor.to(device) for name, tensor in tensors.items()}
     optional = {name: t for name, t in tensors.items() if name not in input_names}

@@ -9,7 +9,7 @@ from contextvars import ContextVar
 
 import torch
 
-from edgeattn.errors import MissingDependencyError, UsageError
+from edgeattn.errors import UsageError
 
 FLOAT_DTYPES = (torch.float32, torch.float16)
 """Float dtypes every Triton kernel accepts (fp32 accumulation inside)."""
@@ -70,15 +70,6 @@ def dtype_refusal(named: dict[str, torch.Tensor], allowed: tuple[torch.dtype, ..
             kinds = "/".join(str(d).removeprefix("torch.") for d in allowed)
             return f"{name} has dtype {str(tensor.dtype).removeprefix('torch.')}; expected {kinds}"
     return ""
-
-
-def require_triton() -> None:
-    """Raise MissingDependencyError when Triton is not installed."""
-    if not triton_installed():
-        raise MissingDependencyError(
-            "Triton is not installed, so edgeattn's Triton kernels cannot run.",
-            "Install it with `pip install triton` (Linux), or use backend='reference'.",
-        )
 
 
 def raise_refusal(op: str, reason: str) -> None:

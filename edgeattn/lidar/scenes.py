@@ -70,15 +70,21 @@ def _boxes(rng: np.random.Generator, cars: int, pedestrians: int, clutter: int, 
     return np.array(rows, dtype=np.float64).reshape(-1, 7)
 
 
-def _ray_box_all(origin: np.ndarray, direction: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Entry distance of every ray into every box [R, B] (inf when missed): the slab method."""
+def _ray_box_all(origin: np.ndarray, direction: np.ndarray, boxes: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """Entry distance of every ray into every box [R, B] (inf when missed): the slab method.
+
+    Rays are processed in chunks to bound memory (R x B x 3 float32 per chunk).
+    """
     if len(boxes) == 0:
         return np.full((len(direction), 1), np.inf)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = (1.0 / direction).astype(np.float32)[:, None, :]
-        t0 = (boxes[None, :, :3] - origin).astype(np.float32) * inv
-        t1 = (boxes[None, :, 3:] - origin).astype(np.float32) * inv
-        near = np.minimum(t0, t1).max(axis=2)
-        far = np.maximum(t0, t1).min(axis=2)
-    return np.where((far >= near) & (near > 0), near, np.inf).astype(np.float64)
-
+    lo = (boxes[None, :, :3] - origin).astype(np.float32)
+    hi = (boxes[None, :, 3:] - origin).astype(np.float32)
+    out = np.empty((len(direction), len(boxes)), dtype=np.float64)
+    for start in range(0, len(direction), chunk):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = (1.0 / direction[start:start + chunk]).astype(np.float32)[:, None, :]
+            t0, t1 = lo * inv, hi * inv
+            near = np.minimum(t0, t1).max(axis=2)
+            far = np.maximum(t0, t1).min(axis=2)
+        out[start:start + chunk] = np.where((far >= near) & (near > 0), near, np.inf)
+    return out

@@ -37,7 +37,7 @@ class VoxelGrid:
     def shape(self) -> tuple[int, int, int]:
         """Grid size (X, Y, Z) in voxels."""
         return tuple(  # type: ignore[return-value]
-            int(math.ceil(round((self.point_range[i + 3] - self.point_range[i]) / self.voxel_size[i], 4)))
+            math.ceil(round((self.point_range[i + 3] - self.point_range[i]) / self.voxel_size[i], 4))
             for i in range(3)
         )
 

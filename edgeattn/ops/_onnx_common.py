@@ -79,8 +79,12 @@ def register_schema(
         OpSchema.Attribute(item.name, _ATTR_TYPES[item.kind], item.doc, required=item.required)
         for item in attributes
     ] + [
-        OpSchema.Attribute("plugin_namespace", OpSchema.AttrType.STRING, "TensorRT plugin namespace"),
-        OpSchema.Attribute("plugin_version", OpSchema.AttrType.STRING, "TensorRT plugin version"),
+        OpSchema.Attribute(
+            "plugin_namespace", OpSchema.AttrType.STRING, "TensorRT plugin namespace", required=False
+        ),
+        OpSchema.Attribute(
+            "plugin_version", OpSchema.AttrType.STRING, "TensorRT plugin version", required=False
+        ),
     ]
     schema = OpSchema(
         name,

@@ -17,8 +17,10 @@ from timm.models.lowformer import ConvAttention
 from timm.models.shvit import SHSA
 from torch import Tensor, nn
 
+from edgeattn.backbones.van import LKA
 from edgeattn.errors import UsageError
 from edgeattn.ops.dfc_attention.torch_op import dfc_attention_op
+from edgeattn.ops.large_kernel_attention.rewrite import EdgeLKA
 from edgeattn.ops.multi_head_attention.torch_op import multi_head_attention_op
 from edgeattn.ops.relu_linear_attention.torch_op import relu_linear_attention_op
 from edgeattn.ops.single_head_attention.torch_op import single_head_attention_op
@@ -98,7 +100,7 @@ class EdgeCascadedGroupAttention(nn.Module):
         attn_bias = self.attention_biases[:, self.attention_bias_idxs]
         feats_out = []
         feat = feats_in[0]
-        for head, (qkv, dws) in enumerate(zip(self.qkvs, self.dws)):
+        for head, (qkv, dws) in enumerate(zip(self.qkvs, self.dws, strict=True)):
             if head > 0:
                 feat = feat + feats_in[head]
             q, k, v = qkv(feat).view(batch, -1, height, width).split(
@@ -167,6 +169,7 @@ _SWAPS: tuple[tuple[type[nn.Module], type[nn.Module], str], ...] = (
     (LiteMLA, EdgeLiteMLA, "ReLULinearAttention"),
     (CascadedGroupAttention, EdgeCascadedGroupAttention, "MultiHeadAttention"),
     (GhostModuleV2, EdgeGhostModuleV2, "DFCAttention"),
+    (LKA, EdgeLKA, "LargeKernelAttention"),
 )
 
 

@@ -7,8 +7,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 
+from edgeattn.errors import UsageError
 from edgeattn.profile.profiler import ProfileSettings, profile_run
 from edgeattn.profile.report import (
     load_runs,
@@ -30,16 +32,22 @@ def run_file_stem(model: str, backend: str, batch: int, threads: int) -> str:
 def profile_command(bundle_or_model: str, backend: str = "ort-cpu", batch: int = 1, threads: int | None = None,
                     warmup: int = 10, iters: int = 50, out: Path = Path("profiles"),
                     resolution: int | None = None, op_profile_iters: int = 10,
-                    show_progress: bool = True) -> Path:
+                    show_progress: bool = True, write_html: bool = True) -> Path:
     """Profile a bundle folder, an ONNX file or a registry model on one backend.
 
     Writes ``<out>/<model>_<backend>_b<batch>_t<threads>.json`` (schema: profile/schema/run.schema.json)
-    and the matching ``.html`` report; returns the JSON path. ``resolution`` applies to registry models.
+    and (with ``write_html``) the matching ``.html`` report; returns the JSON path. ``resolution`` applies
+    to registry models.
     """
     cls = runner_class(backend)
     cls.require()
-    settings = ProfileSettings(batch=batch, threads=threads, warmup=warmup, iters=iters,
-                               op_profile_iters=op_profile_iters, show_progress=show_progress)
+    try:
+        settings = ProfileSettings(batch=batch, threads=threads, warmup=warmup, iters=iters,
+                                   op_profile_iters=op_profile_iters, show_progress=show_progress)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UsageError(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}",
+                         "batch, iters and threads must be at least 1; warmup at least 0") from None
     console = Console(stderr=True, quiet=not show_progress)
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="edgeattn-profile-") as tmp:
@@ -52,7 +60,8 @@ def profile_command(bundle_or_model: str, backend: str = "ort-cpu", batch: int =
     stem = run_file_stem(record["model"]["name"], backend, batch, record["settings"]["threads"])
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(record, indent=2) + "\n")
-    (out / f"{stem}.html").write_text(render_run_html(record))
+    if write_html:
+        (out / f"{stem}.html").write_text(render_run_html(record))
     latency = record["latency"]
     console.print(f"{record['model']['name']} {backend} batch {batch}: median {latency['median_ms']:.3f} ms, "
                   f"p90 {latency['p90_ms']:.3f} ms, {latency['throughput_ips']:.1f} images/s -> {json_path}")

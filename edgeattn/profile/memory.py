@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import resource
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -37,7 +41,7 @@ class PeakRss:
         self.peak_bytes = 0
         self.method = "VmHWM reset at start"
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> Self:
         try:
             _CLEAR_REFS.write_text("5")
         except OSError:

@@ -10,7 +10,7 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 _KIND_COLOURS = {"attention": "#d62728", "conv": "#1f77b4", "norm": "#2ca02c", "other": "#7f7f7f"}
 

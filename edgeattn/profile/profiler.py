@@ -7,7 +7,13 @@ from typing import Any
 
 import onnx
 from pydantic import BaseModel, ConfigDict, Field
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 import edgeattn
 from edgeattn.errors import UsageError
@@ -19,6 +25,7 @@ from edgeattn.profile.runners import (
     Runner,
     TensorRTRunner,
     TorchCpuRunner,
+    bundle_engine,
     default_threads,
     runner_class,
 )
@@ -59,6 +66,11 @@ def make_runner(backend: str, source: ModelSource, settings: ProfileSettings) ->
     if cls is OrtCpuRunner:
         return OrtCpuRunner(source.onnx_path, threads=threads)
     if cls is TensorRTRunner:
+        engine = bundle_engine(source.onnx_path.parent) if source.origin == "bundle" else None
+        if engine is not None:
+            source.notes.append(f"TensorRT engine loaded from the bundle: {engine.name}")
+            return TensorRTRunner(source.input_shapes, engine_path=engine)
+        source.notes.append("TensorRT engine built from model.onnx at the feed shapes (no matching bundle engine)")
         return TensorRTRunner(source.input_shapes, onnx_path=source.onnx_path)
     module = source.torch_factory()
     if cls is TorchCpuRunner:

@@ -57,8 +57,8 @@ def _roofline_section(roofline: dict[str, Any] | None) -> str:
     if roofline is None:
         return ""
     parts = ["<h2>Roofline estimate (not a measurement)</h2>",
-             f'<div class="estimate"><p>{_esc(roofline["note"])}. Precision {_esc(roofline["precision"])}; '
-             f'graph FLOPs {roofline["flops"] / 1e9:.3f} G at this batch.</p>']
+             (f'<div class="estimate"><p>{_esc(roofline["note"])}. Precision {_esc(roofline["precision"])}; '
+              f'graph FLOPs {roofline["flops"] / 1e9:.3f} G at this batch.</p>')]
     if roofline["unmodelled_ops"]:
         parts.append(f'<p class="warn">Ops without a FLOP model (counted as memory only): '
                      f'{_esc(", ".join(roofline["unmodelled_ops"]))}</p>')
@@ -73,16 +73,17 @@ def _roofline_section(roofline: dict[str, Any] | None) -> str:
     return "\n".join(parts)
 
 
-def _breakdown_section(breakdown: dict[str, Any] | None, backend: str) -> str:
+def _breakdown_section(breakdown: dict[str, Any] | None, backend: str, timed_median_ms: float) -> str:
     if breakdown is None:
         reason = ("only the ort-cpu backend has a per-op profiler here" if backend != "ort-cpu"
                   else "op profiling was skipped or the run was interrupted")
         return f"<h2>Per-op breakdown</h2><p>Not available: {_esc(reason)}.</p>"
     parts = [
         "<h2>Per-op breakdown (measured, ONNX Runtime profiler)</h2>",
-        f"<p>{breakdown['profiled_runs']} profiled runs; mean run {breakdown['run_mean_ms']:.3f} ms, kernels "
-        f"{breakdown['nodes_total_ms']:.3f} ms ({100 * breakdown['coverage']:.1f}% of the run; the rest is "
-        "executor and profiler overhead).</p>",
+        (f"<p>{breakdown['profiled_runs']} profiled runs; mean run {breakdown['run_mean_ms']:.3f} ms, kernels "
+         f"{breakdown['nodes_total_ms']:.3f} ms ({100 * breakdown['coverage']:.1f}% of the run; the rest is "
+         f"executor and profiler overhead). Median of the unprofiled timed runs: {timed_median_ms:.3f} ms. "
+         f"{breakdown['discarded_runs']} disturbed profiled runs left out.</p>"),
         _img(plots.kind_figure(breakdown["by_kind"], "time by kind"), "time by kind"),
         _img(plots.breakdown_figure(breakdown["by_block"], "time by block"), "time by block"),
         _img(plots.breakdown_figure(breakdown["by_op_type"], "time by op type"), "time by op type"),
@@ -125,8 +126,8 @@ def render_run_html(record: dict[str, Any]) -> str:
              "<h2>Model</h2>", _table(["", "value"], model_rows)]
     if model["notes"]:
         body.append("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in model["notes"]) + "</ul>")
-    body += [_breakdown_section(record["op_breakdown"], record["backend"]), _roofline_section(record["roofline"]),
-             "<h2>Environment</h2>", _table(["", "value"], env_rows)]
+    body += [_breakdown_section(record["op_breakdown"], record["backend"], latency["median_ms"]),
+             _roofline_section(record["roofline"]), "<h2>Environment</h2>", _table(["", "value"], env_rows)]
     return _page(title, "\n".join(body))
 
 
@@ -260,11 +261,11 @@ def render_comparison_markdown(runs: list[dict[str, Any]], baseline: str | None)
 
     def md(head: list[str], body: list[list[str]]) -> list[str]:
         align = ["---"] + ["---:"] * (len(head) - 1)
-        return ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"] + \
-               ["| " + " | ".join(r) + " |" for r in body]
+        rows = [head, align, *body]
+        return ["| " + " | ".join(r) + " |" for r in rows]
 
-    lines = [f"Measured with `edgeattn profile` ({_environment_line(runs)}). Latency is per batch: median, "
-             f"p90 and min of the timed runs. {_GFLOPS_NOTE} {_ATTENTION_NOTE}", ""]
+    lines = [(f"Measured with `edgeattn profile` ({_environment_line(runs)}). Latency is per batch: median, "
+              f"p90 and min of the timed runs. {_GFLOPS_NOTE} {_ATTENTION_NOTE}"), ""]
     lines += md(headers, [_measured_cells(r, baseline) for r in rows])
     est_headers, est_rows = _estimate_table(rows)
     if est_rows:

@@ -14,12 +14,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from edgeattn.errors import EdgeattnError, MissingDependencyError, UsageError
 from edgeattn.profile.memory import PeakRss
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 Feeds = dict[str, np.ndarray]
 
@@ -99,7 +102,7 @@ class Runner(ABC):
     @abstractmethod
     def _infer(self, feeds: Feeds) -> Feeds: ...
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Self:
         self.prepare()
         return self
 
@@ -447,6 +450,21 @@ class TensorRTRunner(Runner):
         self.context = None
         self.engine = None
         super().close()
+
+
+def bundle_engine(folder: Path) -> Path | None:
+    """The engine `build_engine.sh` wrote in a bundle for this TensorRT version and GPU, if any.
+
+    Its name is ``model.trt<major>.<minor>.sm_<cc>.engine``; engines from another TensorRT version
+    or GPU architecture do not load, so they are ignored. Call only after ``TensorRTRunner.require()``.
+    """
+    import tensorrt
+    import torch
+
+    major, minor = tensorrt.__version__.split(".")[:2]
+    cc_major, cc_minor = torch.cuda.get_device_capability(0)
+    engine = Path(folder) / f"model.trt{major}.{minor}.sm_{cc_major}{cc_minor}.engine"
+    return engine if engine.is_file() else None
 
 
 RUNNERS: dict[str, type[Runner]] = {

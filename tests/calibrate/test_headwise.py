@@ -25,7 +25,7 @@ def _max_rel(a, b):
 
 @pytest.mark.parametrize("which", ["qk", "v"])
 def test_weight_edits_are_exact(site_module, which):
-    kind, module, shape = site_module
+    _, module, shape = site_module
     x = torch.as_tensor(_batches(shape, 1)[0])
     edited = copy.deepcopy(module)
     (site,) = find_sites(edited)
@@ -39,7 +39,8 @@ def test_weight_edits_are_exact(site_module, which):
                 factors[:-1] = 1.0
             site.scale_v(factors)
         assert _max_rel(edited(x), module(x)) <= REWRITE_MAX_REL
-        assert not torch.equal(edited(x), module(x)) or which == "v"
+    changed = [k for k, v in module.state_dict().items() if not torch.equal(v, edited.state_dict()[k])]
+    assert changed, "the edit must change some weights"
 
 
 def test_reparameterise_keeps_outputs_and_shrinks_spread(site_module):
@@ -59,7 +60,7 @@ def test_reparameterise_keeps_outputs_and_shrinks_spread(site_module):
         (site_after,) = find_sites(result.model)
         stats_b = collect_stats(module, [site_before], _batches(shape))[site_before.name]
         stats_a = collect_stats(result.model, [site_after], _batches(shape))[site_after.name]
-        spread = lambda t: float(t.max() / t.min())  # noqa: E731
+        spread = lambda t: float(t.max() / t.min())
         assert spread(stats_a.channel_amax["v"]) < spread(stats_b.channel_amax["v"])
         assert spread(stats_a.channel_amax["q"]) * spread(stats_a.channel_amax["k"]) < spread(
             stats_b.channel_amax["q"]) * spread(stats_b.channel_amax["k"])

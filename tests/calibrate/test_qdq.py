@@ -11,7 +11,12 @@ from onnx import numpy_helper
 from edgeattn.calibrate.cpu_gate import select_regions
 from edgeattn.calibrate.fidelity import evaluate
 from edgeattn.calibrate.islands import ensure_node_names, find_islands, rules_from_hints
-from edgeattn.calibrate.qdq import QDQConfig, activation_tensors, collect_ranges, insert_qdq
+from edgeattn.calibrate.qdq import (
+    QDQConfig,
+    activation_tensors,
+    collect_ranges,
+    insert_qdq,
+)
 
 RULES = rules_from_hints([])
 
@@ -62,9 +67,9 @@ def test_tensorrt_weights_per_channel_int8(trt):
 
 
 def test_tensorrt_qdq_on_weighted_ops_and_residual_adds_none_in_islands(trt):
-    graph, islands, result, _, _ = trt
+    _, islands, result, _, _ = trt
     producers = _producers(result.model)
-    from_dq = lambda name: name in producers and producers[name].op_type == "DequantizeLinear"  # noqa: E731
+    from_dq = lambda name: name in producers and producers[name].op_type == "DequantizeLinear"
     by_name = {n.name: n for n in result.model.graph.node}
     assert {"normalisation", "softmax", "linear_attention"} <= set(islands.values())
     for name in islands:
@@ -77,7 +82,7 @@ def test_tensorrt_qdq_on_weighted_ops_and_residual_adds_none_in_islands(trt):
 
 
 def test_entropy_never_clips_softmax_probabilities(tiny_graphs, tiny_inputs):
-    graph, _, result, observers, _ = _quantize(tiny_graphs[1]["portable"], tiny_inputs, "tensorrt", "entropy")
+    graph, _, _, observers, _ = _quantize(tiny_graphs[1]["portable"], tiny_inputs, "tensorrt", "entropy")
     producers = _producers(graph)
     softmax_outputs = [name for name in observers if producers.get(name) is not None
                        and producers[name].op_type == "Softmax"]
@@ -130,3 +135,20 @@ def test_cpu_gate_is_never_slower_than_fp32(tiny_graphs, tiny_inputs):
                                    skip_nodes=gate.skip_nodes)).model.SerializeToString(),
                                    providers=["CPUExecutionProvider"])
     assert session.run(None, {"image": tiny_inputs[0]})[0].shape == (1, 10)
+
+
+def test_per_axis_activation_analysis_option(tiny_graphs, tiny_inputs):
+    graph = onnx.ModelProto.FromString(tiny_graphs[1]["portable"].SerializeToString())
+    ensure_node_names(graph)
+    skip = frozenset(find_islands(graph, RULES))
+    results = {}
+    for per_axis in (False, True):
+        config = QDQConfig(style="ort", method="max", per_axis_activations=per_axis, skip_nodes=skip)
+        observers = collect_ranges(graph, tiny_inputs, activation_tensors(graph, config), config)
+        results[per_axis] = insert_qdq(graph, observers, config).model
+    quantizers = [n for n in results[True].graph.node if n.op_type == "QuantizeLinear"]
+    four_d = [n for n in quantizers if _init(results[True], n.input[1]).ndim == 1]
+    assert four_d and all(any(a.name == "axis" and a.i == 1 for a in n.attribute) for n in four_d)
+    per_tensor = evaluate(graph, results[False], tiny_inputs, "per-tensor", optimize=False)
+    per_axis = evaluate(graph, results[True], tiny_inputs, "per-axis", optimize=False)
+    assert per_axis.sqnr_db >= per_tensor.sqnr_db - 1.0

@@ -120,6 +120,16 @@ class CaseRun:
         expected = reference(self.op_def, self.inputs[case_id], attributes)
         assert_matches(self.op_def, self.outputs[flavour][case_id], expected)
 
+    def check_all(self, flavour: str) -> None:
+        """Check every case; the failure message names each case that does not match."""
+        failures = []
+        for case_id in self.cases:
+            try:
+                self.check(case_id, flavour)
+            except AssertionError as error:
+                failures.append(f"{case_id}: {error}")
+        assert not failures, "\n".join(failures)
+
 
 def node_kinds(model: onnx.ModelProto) -> set[tuple[str, str]]:
     return {(n.domain, n.op_type) for n in model.graph.node}

@@ -131,5 +131,5 @@ def test_fake_impl_gives_voxel_shape():
     inputs = make_case(case)
     num_heads, scale = heads_and_scale(case)
     program = torch.export.export(SetAttentionCall(num_heads, scale), inputs)
-    out = [n for n in program.graph.nodes if n.op == "output"][0].args[0][0]
+    out = next(n for n in program.graph.nodes if n.op == "output").args[0][0]
     assert tuple(out.meta["val"].shape) == (49, 24)

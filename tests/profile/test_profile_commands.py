@@ -157,3 +157,25 @@ def test_pareto_front_keeps_models_with_more_gflops_at_less_latency():
     points = [{"x": 0.5, "y": 1.0, "label": "a"}, {"x": 1.0, "y": 2.0, "label": "b"},
               {"x": 0.8, "y": 3.0, "label": "dominated"}, {"x": 2.0, "y": 2.5, "label": "c"}]
     assert [p["label"] for p in pareto_front(points)] == ["a", "b", "c"]
+
+
+@pytest.mark.slow
+def test_registry_model_is_exported_on_the_fly_for_ort(tmp_path):
+    path = profile_command("shvit_s1", backend="ort-cpu", batch=2, threads=1, warmup=1, iters=3, out=tmp_path,
+                           resolution=96, op_profile_iters=2, show_progress=False)
+    record = json.loads(path.read_text())
+    validate_run(record)
+    assert record["model"]["origin"] == "registry" and record["model"]["input_shapes"] == {"image": [2, 3, 96, 96]}
+    assert any("exported on the fly" in note for note in record["model"]["notes"])
+    blocks = {r["name"] for r in record["op_breakdown"]["by_block"]}
+    assert {"stem", "stage 0", "stage 1", "stage 2", "head"} <= blocks
+    attention = {r["name"]: r["ms"] for r in record["op_breakdown"]["by_kind"]}["attention"]
+    assert attention > 0
+    assert record["roofline"]["targets"] and all(t["is_estimate"] for t in record["roofline"]["targets"])
+
+
+@pytest.mark.parametrize("option,value", [("batch", 0), ("iters", 0), ("threads", 0), ("warmup", -1)],
+                         ids=["batch-0", "iters-0", "threads-0", "warmup-negative"])
+def test_bad_settings_are_usage_errors(tiny_onnx, tmp_path, option, value):
+    with pytest.raises(UsageError, match=f"invalid --{option}"):
+        profile_command(str(tiny_onnx), out=tmp_path, show_progress=False, **{option: value})

@@ -7,7 +7,13 @@ import onnx
 import pytest
 from profile_tiny_model import HEIGHT, SEED, WIDTH
 
-from edgeattn.profile.blocks import NodeOrigin, attribute_nodes, block_from_scopes, node_origins, origin_of
+from edgeattn.profile.blocks import (
+    NodeOrigin,
+    attribute_nodes,
+    block_from_scopes,
+    node_origins,
+    origin_of,
+)
 from edgeattn.profile.opprofile import aggregate, profile_ort_ops, split_runs
 
 

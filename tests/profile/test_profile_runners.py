@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from profile_tiny_model import HEIGHT, SEED, WIDTH
 
 from edgeattn.errors import MissingDependencyError, UsageError
 from edgeattn.profile.runners import (
@@ -17,7 +18,6 @@ from edgeattn.profile.runners import (
     runner_class,
 )
 from edgeattn.tolerances import model_fp32_atol
-from profile_tiny_model import HEIGHT, SEED, WIDTH
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -113,9 +113,8 @@ def test_tensorrt_needs_exactly_one_model_source(tiny_onnx):
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 def test_torch_cuda_matches_cpu(tiny_net, feeds, reference):
     runner = TorchCudaRunner(tiny_net, ["image"], ["logits"])
-    with runner:
-        with runner.track_memory() as memory:
-            outputs = runner.infer(feeds)
+    with runner, runner.track_memory() as memory:
+        outputs = runner.infer(feeds)
     _check(outputs, reference)
     assert memory["kind"] == "cuda_max_allocated" and memory["peak_bytes"] > 0
     tiny_net.to("cpu")

@@ -23,7 +23,7 @@ def set_attention(
     of every set slot; set_valid: [S, T] bool, False masks a duplicate key; voxel_slot: [N] int flat
     slot (s*T + t) whose output each voxel takes. Returns [N, C] in v's dtype (fp32 inside).
     """
-    n, channels = q.shape
+    channels = q.shape[1]
     sets, size = set_inds.shape
     head_dim = channels // num_heads
     flat = set_inds.reshape(-1)
