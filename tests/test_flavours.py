@@ -15,7 +15,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from edgeattn.exporters.trt_lint import lint
 from edgeattn.ops import ops_used
 from edgeattn.ops.flavours import export_flavour, run_flavour
-from edgeattn.ops.rewrite import perturb_for_parity, rewrite_model
+from edgeattn.backbones.weights import randomize_zero_init as perturb_for_parity
+from edgeattn.ops.rewrite import rewrite_model
 from edgeattn.tolerances import MODEL_FP32_MIN_COSINE, model_fp32_atol
 
 SEED = 42
@@ -29,6 +30,8 @@ SEED_MODELS = {
 }
 FLAVOURS = ("portable", "plugins")
 TRT_VERSIONS = ["10.3", "10.16", "11"]
+WEIGHT_INPUTS = {"DFCAttention": (1, 2, 3, 4), "MultiHeadAttention": (3,)}
+"""Inputs that carry weights (DFC folded convs, EfficientViT-M position bias): must be initializers."""
 REPEATED_EXPORTS = {("efficientvit_b1", "plugins"), ("ghostnetv2_100", "portable")}
 
 
@@ -104,6 +107,10 @@ def check_plugin_structure(model: onnx.ModelProto, case: Prepared, op_type: str)
     assert attention_matmuls(model) == []
     if op_type == "DFCAttention":
         assert kinds["Resize"] == 0
+    initializers = {i.name for i in model.graph.initializer}
+    for node in (n for n in model.graph.node if n.domain == "edgeattn"):
+        weights = WEIGHT_INPUTS.get(op_type, ())
+        assert all(node.input[i] in initializers for i in weights if i < len(node.input))
     used = ops_used(model)
     assert {entry["op_type"] for entry in used} == {op_type}
     assert sum(entry["count"] for entry in used) == case.op_calls

@@ -10,6 +10,7 @@ import timm
 import torch
 from timm.models.efficientvit_mit import LiteMLA
 
+from edgeattn.backbones.weights import randomize_zero_init as perturb_for_parity
 from edgeattn.errors import UsageError
 from edgeattn.ops.rewrite import (
     EdgeCascadedGroupAttention,
@@ -17,7 +18,6 @@ from edgeattn.ops.rewrite import (
     EdgeGhostModuleV2,
     EdgeLiteMLA,
     EdgeSHSA,
-    perturb_for_parity,
     rewrite_model,
 )
 from edgeattn.tolerances import REWRITE_MAX_REL

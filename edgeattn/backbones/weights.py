@@ -33,7 +33,7 @@ class WeightsInfo(BaseModel):
             return f"checkpoint {self.path} (sha256 {self.sha256[:12]})"
         if self.kind == "pretrained":
             return f"timm pretrained {self.tag}"
-        return f"random-init + seed {self.seed}"
+        return f"random-init + seed {self.seed} (zero-initialised BatchNorm and position biases re-drawn)"
 
 
 def sha256_file(path: Path) -> str:
@@ -58,9 +58,34 @@ def create_model(
     torch.manual_seed(seed)
     model = timm.create_model(spec.timm_name, pretrained=False)
     if checkpoint is None:
+        randomize_zero_init(model, seed)
         return model.eval(), WeightsInfo(kind="random-init", seed=seed)
     load_checkpoint(model, Path(checkpoint))
     return model.eval(), WeightsInfo(kind="checkpoint", path=str(checkpoint), sha256=sha256_file(Path(checkpoint)))
+
+
+@torch.no_grad()
+def randomize_zero_init(model: nn.Module, seed: int = 42) -> nn.Module:
+    """Re-draw the parts timm initialises to constants so that every path reaches the output, in place.
+
+    timm zero-initialises some BatchNorm weights after attention (SHViT, EfficientViT-M) and the
+    relative-position biases, which makes the attention invisible in any output comparison of a
+    random-init model. Random-init exports apply this so parity, profiling and calibration see real
+    attention; the manifest records it.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+            count = module.num_features
+            module.weight.copy_(torch.rand(count, generator=generator) + 0.5)
+            module.bias.copy_(torch.randn(count, generator=generator) * 0.1)
+            if module.running_mean is not None:
+                module.running_mean.copy_(torch.randn(count, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(count, generator=generator) + 0.5)
+    for name, parameter in model.named_parameters():
+        if name.endswith("attention_biases"):
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    return model
 
 
 def _create_pretrained(spec: ModelSpec) -> nn.Module:

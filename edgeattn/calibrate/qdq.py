@@ -99,7 +99,8 @@ def weight_inputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, tuple[
         if node.op_type == "Conv":
             axis = 0
         elif node.op_type == "ConvTranspose":
-            axis = 1
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            axis = 0 if group > 1 else 1  # weight [Cin, Cout/group, kh, kw]: depthwise output channels lie on axis 0
         elif node.op_type == "Gemm":
             trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
             axis = 0 if trans_b else 1

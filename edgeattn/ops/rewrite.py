@@ -97,7 +97,6 @@ class EdgeCascadedGroupAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         batch, _, height, width = x.shape
         feats_in = x.chunk(len(self.qkvs), dim=1)
-        attn_bias = self.attention_biases[:, self.attention_bias_idxs]
         feats_out = []
         feat = feats_in[0]
         for head, (qkv, dws) in enumerate(zip(self.qkvs, self.dws, strict=True)):
@@ -108,7 +107,9 @@ class EdgeCascadedGroupAttention(nn.Module):
             )
             q = dws(q)
             tokens = [t.flatten(2).transpose(-2, -1).unsqueeze(1) for t in (q, k, v)]
-            out = multi_head_attention_op(*tokens, self.scale, attn_bias[head : head + 1])
+            # per-head gather from the parameter: constant-folds to one small initializer per head
+            attn_bias = self.attention_biases[head][self.attention_bias_idxs].unsqueeze(0)
+            out = multi_head_attention_op(*tokens, self.scale, attn_bias)
             feat = out.squeeze(1).transpose(-2, -1).reshape(batch, self.val_dim, height, width)
             feats_out.append(feat)
         return self.proj(torch.cat(feats_out, dim=1))
@@ -207,26 +208,3 @@ def rewrite_model(model: nn.Module) -> tuple[nn.Module, list[str]]:
             setattr(parent, child, replacement)
         swaps.append(f"{name}: {type(module).__name__} -> {op_name}")
     return model, swaps
-
-
-@torch.no_grad()
-def perturb_for_parity(model: nn.Module, seed: int = 42) -> nn.Module:
-    """Give a random-init model non-trivial BatchNorm statistics and attention biases, in place.
-
-    timm initialises some BatchNorms after attention with weight 0 (SHViT, EfficientViT-M) and
-    relative-position biases with 0, which hides attention from any output comparison. Use this
-    before comparing a rewritten or exported random-init model with its original.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
-            count = module.num_features
-            module.weight.copy_(torch.rand(count, generator=generator) + 0.5)
-            module.bias.copy_(torch.randn(count, generator=generator) * 0.1)
-            if module.running_mean is not None:
-                module.running_mean.copy_(torch.randn(count, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(count, generator=generator) + 0.5)
-    for name, parameter in model.named_parameters():
-        if name.endswith("attention_biases"):
-            parameter.copy_(torch.randn(parameter.shape, generator=generator))
-    return model

@@ -49,8 +49,9 @@ SITE_KINDS = ("shsa", "lowformer", "lowformer_fused", "litemla", "cascaded")
 
 
 class TinyNet(nn.Module):
-    """A 15x15-input network with every precision-relevant part: convs, depthwise conv, residual adds,
-    ReLU linear attention (LiteMLA), GroupNorm(1), single-head softmax attention (SHSA), LayerNorm."""
+    """A 13x13-input network (7x7 = 49 tokens after the stem) with every precision-relevant part: convs,
+    depthwise conv, residual adds, ReLU linear attention (LiteMLA), GroupNorm(1), single-head softmax
+    attention (SHSA), LayerNorm."""
 
     def __init__(self) -> None:
         super().__init__()

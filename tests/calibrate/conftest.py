@@ -27,7 +27,7 @@ def tiny_graphs():
     model = tiny_net()
     rewritten, _ = rewrite_model(copy.deepcopy(model))
     graphs = {
-        flavour: export_onnx(rewritten, (torch.zeros(1, 3, 15, 15),), opset=18, input_names=["image"],
+        flavour: export_onnx(rewritten, (torch.zeros(1, 3, 13, 13),), opset=18, input_names=["image"],
                              output_names=["logits"], translation_table=translation_table(flavour))
         for flavour in ("portable", "plugins")
     }
@@ -36,8 +36,8 @@ def tiny_graphs():
 
 @pytest.fixture(scope="session")
 def tiny_inputs():
-    """Three seeded batches of 1x3x15x15 inputs."""
+    """Three seeded batches of 1x3x13x13 inputs."""
     import numpy as np
 
     rng = np.random.default_rng(42)
-    return [rng.standard_normal((1, 3, 15, 15)).astype(np.float32) for _ in range(3)]
+    return [rng.standard_normal((1, 3, 13, 13)).astype(np.float32) for _ in range(3)]

@@ -13,7 +13,7 @@ from edgeattn.calibrate.pipeline import CalibrationConfig, build_precision
 from edgeattn.errors import UsageError
 from edgeattn.exporters.onnx import save_onnx
 
-SPEC = ModelSpec(name="tiny", family="test", source="timm", timm_name="tiny", input_size=(3, 15, 15), stride=1,
+SPEC = ModelSpec(name="tiny", family="test", source="timm", timm_name="tiny", input_size=(3, 13, 13), stride=1,
                  fp32_sensitive=("softmax input",))
 
 
