@@ -127,6 +127,22 @@ def run_model(name: str, args, console: Console) -> dict:
     return record
 
 
+def _json_safe(value):
+    """Non-finite floats (SQNR of an unquantized graph) as text, so the file is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
+
+
+def _fmt(value, spec: str) -> str:
+    """Format a number; values stored as text ("inf" SQNR of an unquantized graph) pass through."""
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
@@ -152,17 +168,6 @@ def main() -> None:
             except EdgeattnError as exc:
                 records.append({"model": name, "skipped": str(exc).splitlines()[0]})
             progress.advance(task)
-    table = Table(title=f"INT8 fidelity vs fp32 ({args.method}; held-out photo crops)")
-    for column in ("model", "weights", "variant", "top-1 agree", "cosine", "1-cos", "SQNR dB", "KL"):
-        table.add_column(column)
-    for record in records:
-        if "skipped" in record:
-            table.add_row(record["model"], "-", record["skipped"], "", "", "", "", "")
-            continue
-        for variant, v in record["variants"].items():
-            table.add_row(record["model"], record["weights"]["kind"], variant, f"{v['top1_agreement']:.1%}",
-                          f"{v['cosine']:.5f}", f"{v['one_minus_cos']:.2e}", f"{v['sqnr_db']:.1f}", f"{v['kl']:.2e}")
-    console.print(table)
     kind = "proxy" if args.checkpoints else "random-init"
     out = args.out or RESULTS / f"quant_fidelity_{kind}_{args.method}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +177,19 @@ def main() -> None:
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "models": records,
     }
-    out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    out.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    table = Table(title=f"INT8 fidelity vs fp32 ({args.method}; held-out photo crops)")
+    for column in ("model", "weights", "variant", "top-1 agree", "cosine", "1-cos", "SQNR dB", "KL"):
+        table.add_column(column)
+    for record in records:
+        if "skipped" in record:
+            table.add_row(record["model"], "-", record["skipped"], "", "", "", "", "")
+            continue
+        for variant, v in record["variants"].items():
+            table.add_row(record["model"], record["weights"]["kind"], variant, _fmt(v["top1_agreement"], ".1%"),
+                          _fmt(v["cosine"], ".5f"), _fmt(v["one_minus_cos"], ".2e"), _fmt(v["sqnr_db"], ".1f"),
+                          _fmt(v["kl"], ".2e"))
+    console.print(table)
     console.print(f"wrote {out}")
 
 

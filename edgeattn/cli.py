@@ -32,6 +32,29 @@ class Flavour(str, Enum):
     both = "both"
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+class CalibMethod(str, Enum):
+    max = "max"
+    percentile = "percentile"
+    entropy = "entropy"
+    mse = "mse"
+
+
+class Granularity(str, Enum):
+    head = "head"
+    tensor = "tensor"
+
+
+class QdqStyle(str, Enum):
+    tensorrt = "tensorrt"
+    ort = "ort"
+
+
 @app.command()
 def export(
     model: str = typer.Option(..., "--model", "-m", help="registry name, e.g. shvit_s4 (see `edgeattn models`)"),
@@ -47,6 +70,10 @@ def export(
     flavour: Flavour = typer.Option(Flavour.both, help="portable (standard ops), plugins (edgeattn nodes) or both"),
     allow_unsupported: bool = typer.Option(False, "--allow-unsupported",
                                            help="write the bundle even if TensorRT's parser would reject a node"),
+    precision: Precision = typer.Option(Precision.fp32, help="fp16 (fp32 islands) and int8 graphs are added beside fp32"),
+    calib_data: Optional[str] = typer.Option(None, "--calib-data",
+                                             help="int8 calibration: image folder, .npy/.npz file, or 'samples'"),
+    calib_method: CalibMethod = typer.Option(CalibMethod.percentile, "--calib-method"),
     profile_from: int = typer.Option(8, "--profile-from", min=1,
                                      help="LiDAR models: synthetic scenes that size the TensorRT profile"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
@@ -57,16 +84,41 @@ def export(
     config = ExportConfig(
         model=model, target=target, out=out, checkpoint=checkpoint, pretrained=pretrained,
         resolution=resolution, batch=batch, dynamic_batch=dynamic_batch, opset=opset, seed=seed,
-        flavour=flavour.value, allow_unsupported=allow_unsupported, profile_from=profile_from, force=force, command=_command_line(),
+        flavour=flavour.value, allow_unsupported=allow_unsupported, profile_from=profile_from, force=force,
+        precision=precision.value, calib_data=calib_data, calib_method=calib_method.value, command=_command_line(),
     )
     bundle = run_export(config)
     for report in bundle.parity:
         worst = report.worst()
         console.print(f"[green]parity ok[/green] {report.graph} on {report.runtime}: max abs {worst.max_abs:.2e} "
                       f"(allowed {worst.atol:.1e}), cosine {worst.cosine:.7f}")
+    fidelity = bundle.manifest.get("precision", {}).get("fidelity")
+    if fidelity:
+        console.print(f"{precision.value} fidelity vs fp32: " + ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else
+                                                                        f"{k} {v}" for k, v in fidelity.items()))
     console.print(f"bundle: [bold]{bundle.path}[/bold] ({', '.join(bundle.files)})")
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in bundle.timings.items())
     err_console.print(f"[dim]{timings}[/dim]", soft_wrap=True)
+
+
+@app.command()
+def calibrate(
+    model: str = typer.Option(..., "--model", "-m"),
+    data: str = typer.Option(..., "--data", help="image folder, .npy/.npz file, or 'samples' (bundled photos)"),
+    method: CalibMethod = typer.Option(CalibMethod.percentile, help="range observer"),
+    granularity: Granularity = typer.Option(Granularity.head, help="head-wise reparameterisation or per-tensor only"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="[default: build/<model>-calibrate]"),
+    count: int = typer.Option(32, min=1, help="calibration images"),
+    style: QdqStyle = typer.Option(QdqStyle.tensorrt, help="tensorrt (symmetric s8) or ort (u8 activations)"),
+    resolution: Optional[int] = typer.Option(None),
+    checkpoint: Optional[Path] = typer.Option(None),
+    cpu_gate: bool = typer.Option(False, "--cpu-gate", help="ort style: keep fp32 where INT8 is slower on this CPU"),
+) -> None:
+    """Calibrate MODEL for INT8 (head-wise or per-tensor) and report fidelity against fp32."""
+    from edgeattn.calibrate.commands import calibrate_command
+
+    calibrate_command(model, data, method=method.value, granularity=granularity.value, out=out, count=count,
+                      style=style.value, resolution=resolution, checkpoint=checkpoint, cpu_gate=cpu_gate)
 
 
 @app.command()

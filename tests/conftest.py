@@ -9,6 +9,10 @@ from dataclasses import dataclass
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("EDGEATTN_TEST_GPU") != "1":
+    # Triton reads this when it is first imported, which may happen in any test module: set it before all
+    # of them so the CPU suite runs every kernel in the interpreter. GPU runs: EDGEATTN_TEST_GPU=1 pytest tests/gpu
+    os.environ["TRITON_INTERPRET"] = "1"
 os.environ["COLUMNS"] = "200"  # rich tables are not truncated in captured output
 
 

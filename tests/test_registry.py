@@ -26,7 +26,7 @@ def test_spec_facts_are_consistent(name):
     assert spec.resolution % spec.stride == 0
     assert spec.test_resolution % spec.stride == 0
     assert spec.opset >= 17
-    if spec.family != "mobilevitv2":
+    if spec.family != "mobilevitv2" and spec.name not in ("lowformer_e1", "lowformer_e2"):
         assert spec.ops, "attention families must name their edgeattn ops"
 
 

@@ -12,8 +12,11 @@ _FACTS = dict(
     notes="Lowtention: depthwise downsample -> MHA (head_dim 32) -> ConvTranspose upsample.",
 )
 
+_CONV_ONLY = dict(ops=(), notes="timm's E1/E2 configurations have no attention stage: a convolutional baseline.")
+
 SPECS = [
-    ModelSpec(name=name, timm_name=name, pretrained_tag=None if name == "lowformer_b2" else "in1k", **_FACTS)
+    ModelSpec(name=name, timm_name=name, pretrained_tag=None if name == "lowformer_b2" else "in1k",
+              **{**_FACTS, **(_CONV_ONLY if name in ("lowformer_e1", "lowformer_e2") else {})})
     for name in (
         "lowformer_b0", "lowformer_b1", "lowformer_b15", "lowformer_b2", "lowformer_b3",
         "lowformer_e1", "lowformer_e2", "lowformer_e3",

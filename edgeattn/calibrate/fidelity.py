@@ -1,5 +1,7 @@
 """Fidelity of a reduced-precision graph against fp32: logits metrics and per-layer SQNR.
 
+`edgeattn calibrate` (commands.py) prints these as rich tables; fidelity.json holds them.
+
 Metrics over held-out inputs: top-1 agreement with fp32, logit cosine (flattened over the set), SQNR
 (10 log10 of signal over error energy), mean KL(softmax fp32 || softmax quantized). Per-layer SQNR
 compares every named intermediate tensor present in both graphs, to locate where damage starts.
@@ -142,21 +144,3 @@ def evaluate(
         for name in names
     ]
     return FidelityReport(precision=precision, count=sum(len(x) for x in logits_ref), layers=per_layer, **metrics)
-
-
-def print_report(reports: list[FidelityReport], console=None) -> None:
-    """Rich table: one row per graph, then the five worst layers of each."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
-    table = Table(title="Fidelity vs fp32 (ORT CPU)")
-    for column in ("graph", "inputs", "top-1 agree", "cosine", "SQNR dB", "KL", "worst layers (SQNR dB)"):
-        table.add_column(column)
-    for report in reports:
-        worst = sorted(report.layers, key=lambda x: x.sqnr_db)[:3]
-        table.add_row(
-            report.precision, str(report.count), f"{report.top1_agreement:.1%}", f"{report.cosine:.6f}",
-            f"{report.sqnr_db:.1f}", f"{report.kl:.2e}", ", ".join(f"{w.tensor} ({w.sqnr_db:.1f})" for w in worst),
-        )
-    console.print(table)

@@ -137,9 +137,6 @@ class HistogramObserver(Observer):
     def bin_width(self) -> float:
         return self.hist_max / self.bins
 
-    def edges(self) -> np.ndarray:
-        return np.linspace(0.0, self.hist_max, self.bins + 1)
-
 
 class PercentileObserver(HistogramObserver):
     """T = the given percentile of |x| (linear interpolation inside the histogram bin)."""

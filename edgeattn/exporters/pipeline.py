@@ -23,6 +23,7 @@ from edgeattn.exporters.bundle_readme import render_bundle_readme, render_voxel_
 from edgeattn.exporters.onnx import export_onnx, save_onnx
 from edgeattn.exporters.parity import ParityReport, check_parity, ort_runner, torch_outputs
 from edgeattn.exporters.progress import Steps
+from edgeattn.calibrate.pipeline import precision_steps
 from edgeattn.exporters.targets import TargetProfile, get_target
 from edgeattn.exporters.trt_lint import LintReport, lint
 from edgeattn.images import photo_batches
@@ -55,6 +56,11 @@ class ExportConfig(BaseModel):
     opset: int | None = Field(None, ge=17)
     flavour: Literal["portable", "plugins", "both"] = "both"
     allow_unsupported: bool = Field(False, description="write the bundle even if the TensorRT lint finds errors")
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    calib_data: str | None = Field(None, description="int8: image folder, .npy/.npz, or 'samples'")
+    calib_method: Literal["max", "percentile", "entropy", "mse"] = "percentile"
+    calib_granularity: Literal["head", "tensor"] = "head"
+    calib_count: int = Field(32, ge=1)
     force: bool = False
     command: str | None = Field(None, description="the command line recorded in the manifest")
 
@@ -95,6 +101,7 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
     for flavour in flavours:
         step_names += [f"export {flavour} ONNX", f"check {flavour} parity"]
     step_names += ["lint for TensorRT"] if trt_versions else []
+    step_names += precision_steps(config.precision) if config.precision != "fp32" else []
     step_names += ["write bundle"]
     graphs: dict[str, bytes] = {}
     parity: list[ParityReport] = []
@@ -126,11 +133,12 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
                 for flavour in flavours:
                     lint_reports[flavour] = lint(onnx.load_from_string(graphs[flavour]), trt_versions)
                 _require_lint(lint_reports, config.allow_unsupported)
-        with steps.step("write bundle"):
-            ops = ops_used(onnx.load_from_string(graphs["plugins"])) if "plugins" in graphs else []
-            with bundle_io.atomic_folder(out, config.force) as staging:
-                for flavour, data in graphs.items():
-                    (staging / FLAVOUR_FILES[flavour]).write_bytes(data)
+        ops = ops_used(onnx.load_from_string(graphs["plugins"])) if "plugins" in graphs else []
+        with bundle_io.atomic_folder(out, config.force) as staging:
+            for flavour, data in graphs.items():
+                (staging / FLAVOUR_FILES[flavour]).write_bytes(data)
+            precision_entries = _build_precision(config, spec, target, model, staging, steps)
+            with steps.step("write bundle"):
                 bundle_io.write_json(staging / "parity.json", [p.model_dump() for p in parity])
                 if lint_reports:
                     bundle_io.write_json(staging / "trt_lint.json",
@@ -139,7 +147,7 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
                     script = staging / "build_engine.sh"
                     script.write_text(render_build_script(
                         spec.name, target, _batch_shapes(input_shape, config) if config.dynamic_batch else {},
-                        edgeattn.__version__))
+                        edgeattn.__version__, config.precision))
                     script.chmod(0o755)
                 files = sorted(p.name for p in staging.iterdir()) + ["README.md", bundle_io.MANIFEST]
                 (staging / "README.md").write_text(render_bundle_readme(
@@ -147,11 +155,27 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
                 manifest = _manifest(config, spec, target, weights,
                                      _image_input(spec, input_shape, config.dynamic_batch), opset, parity,
                                      bundle_io.file_table(staging))
-                manifest.update(ops=ops, rewrites=swaps, flavours=list(graphs),
+                manifest.update(ops=ops, rewrites=swaps, flavours=list(graphs), precision=precision_entries,
                                 trt_lint={f: {"ok": r.ok, "errors": len(r.errors), "findings": len(r.findings)}
                                           for f, r in lint_reports.items()})
                 bundle_io.write_json(staging / bundle_io.MANIFEST, manifest)
     return Bundle(path=out, manifest=manifest, parity=parity, timings=steps.timings)
+
+
+def _build_precision(config: ExportConfig, spec: ModelSpec, target: TargetProfile, model: torch.nn.Module,
+                     staging: Path, steps: Steps) -> dict[str, Any]:
+    """fp16 graphs with fp32 islands, or INT8 graphs with head-wise calibration, beside the fp32 ones."""
+    if config.precision == "fp32":
+        return {"precision": "fp32"}
+    from edgeattn.calibrate.pipeline import CalibrationConfig, build_precision
+
+    on_cpu = target.kind == "cpu"
+    calib = CalibrationConfig(
+        data=config.calib_data, method=config.calib_method, granularity=config.calib_granularity,
+        count=config.calib_count, style="ort" if on_cpu else "tensorrt", cpu_gate=on_cpu and config.precision == "int8",
+        seed=config.seed,
+    )
+    return build_precision(staging, spec, model, config.precision, calib, steps)
 
 
 def _example_shape(input_shape: tuple[int, ...], config: ExportConfig) -> tuple[int, ...]:

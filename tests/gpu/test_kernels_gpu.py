@@ -1,7 +1,7 @@
 """Every Triton kernel against its reference on a CUDA GPU at the full shapes of its spec.yaml.
 
 Run separately from tests/kernels (whose conftest switches Triton to its CPU interpreter for the
-whole process):  pytest tests/gpu
+whole process):  EDGEATTN_TEST_GPU=1 pytest tests/gpu
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytestmark = [
     ),
     pytest.mark.skipif(
         interpreter_requested(),
-        reason="TRITON_INTERPRET=1 in this process: run `pytest tests/gpu` on its own",
+        reason="TRITON_INTERPRET=1 in this process: run `EDGEATTN_TEST_GPU=1 pytest tests/gpu` on its own",
     ),
 ]
 
