@@ -25,7 +25,8 @@ import torch
 import edgeattn
 from edgeattn.backbones import create_model, get_spec
 
-DEFAULT_MODELS = ["shvit_s4", "lowformer_b1", "ghostnetv2_100", "efficientvit_b1", "efficientvit_m4", "mobilevitv2_100"]
+DEFAULT_MODELS = ["shvit_s4", "lowformer_b1", "ghostnetv2_100", "efficientvit_b1", "efficientvit_m4", "van_b0",
+                  "mobilevitv2_100"]
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -61,9 +62,10 @@ def plain_export(model: torch.nn.Module, x: torch.Tensor, path: Path, dynamo: bo
         torch.onnx.export(model, (x,), str(path), dynamo=dynamo, opset_version=18)
 
 
-def bench_model(name: str, threads: int, warmup: int, iters: int, work: Path) -> dict:
+def bench_model(name: str, threads: int, warmup: int, iters: int, work: Path, int8: bool) -> dict:
     spec = get_spec(name)
-    bundle = edgeattn.export(name, "cpu-x86", out=work / name, force=True)
+    options = {"precision": "int8", "calib_data": "samples"} if int8 else {}
+    bundle = edgeattn.export(name, "cpu-x86", out=work / name, force=True, flavour="portable", **options)
     model, _ = create_model(spec)
     x = torch.randn(1, *spec.input_size, generator=torch.Generator().manual_seed(0))
     plain_dynamo, plain_legacy = work / f"{name}.plain.onnx", work / f"{name}.legacy.onnx"
@@ -73,6 +75,8 @@ def bench_model(name: str, threads: int, warmup: int, iters: int, work: Path) ->
     feeds = {"image": x.numpy()}
     variants = {"edgeattn_onnx": bundle.path / "model.onnx", "plain_export": plain_dynamo,
                 "plain_export_torchscript": plain_legacy}
+    if int8:
+        variants["edgeattn_int8"] = bundle.path / "model.int8.onnx"
     medians, samples = {}, {}
     for label, path in variants.items():
         session = ort_session(path, threads)
@@ -83,7 +87,12 @@ def bench_model(name: str, threads: int, warmup: int, iters: int, work: Path) ->
     with torch.no_grad():
         samples["torch_eager"] = time_calls(lambda: model(x), warmup, iters)
     medians = {label: statistics.median(values) for label, values in samples.items()}
+    extra = {}
+    if int8:
+        extra = {"int8_speedup_vs_fp32": round(medians["edgeattn_onnx"] / medians["edgeattn_int8"], 3),
+                 "int8_fidelity": bundle.manifest["precision"]["fidelity"]}
     return {
+        **extra,
         "model": name,
         "resolution": spec.resolution,
         "median_ms": {k: round(v, 3) for k, v in medians.items()},
@@ -100,12 +109,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--int8", action="store_true",
+                        help="also export INT8 (ORT style, calibrated on the bundled photos, CPU gate) and time it")
     args = parser.parse_args()
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
-            row = bench_model(name, args.threads, args.warmup, args.iters, Path(tmp))
+            row = bench_model(name, args.threads, args.warmup, args.iters, Path(tmp), args.int8)
             results.append(row)
             print(json.dumps(row))
     today = dt.date.today().isoformat()
