@@ -106,6 +106,19 @@ def select_regions(
             enabled.append(kind)
             best_ms = trial_ms
     skip = config.skip_nodes | {n for k, names in found.items() if k not in enabled for n in names}
+    if enabled:
+        # Region trials are short and noisy: confirm the whole selection against fp32 with longer runs,
+        # and keep fp32 everywhere unless INT8 is still faster (an INT8 CPU build is never slower).
+        final_ms = measure_latency(build(_with_skip(config, skip)), sample, threads, runs * 3)
+        base_ms = measure_latency(model, sample, threads, runs * 3)
+        confirmed = final_ms < base_ms * (1 - min_gain)
+        trials.append({"region": "whole selection vs fp32", "nodes": len(skip), "latency_ms": final_ms,
+                       "fp32_ms": base_ms, "accepted": confirmed})
+        if confirmed:
+            fp32_ms, best_ms = base_ms, final_ms
+        else:
+            skip = config.skip_nodes | {n for names in found.values() for n in names}
+            fp32_ms = best_ms = base_ms
     return GateResult(frozenset(skip), fp32_ms, best_ms, trials)
 
 

@@ -137,7 +137,7 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
         with bundle_io.atomic_folder(out, config.force) as staging:
             for flavour, data in graphs.items():
                 (staging / FLAVOUR_FILES[flavour]).write_bytes(data)
-            precision_entries = _build_precision(config, spec, target, model, staging, steps)
+            precision_entries = _build_precision(config, spec, target, rewritten, staging, steps)
             with steps.step("write bundle"):
                 bundle_io.write_json(staging / "parity.json", [p.model_dump() for p in parity])
                 if lint_reports:
