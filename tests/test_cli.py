@@ -121,3 +121,10 @@ def test_models_and_targets_tables(run_cli):
     assert result.exit_code == 0 and "shvit_s4" in result.stdout and "0.986" in result.stdout
     result = run_cli("targets")
     assert result.exit_code == 0 and "jetson-thor" in result.stdout
+
+
+def test_profile_out_must_be_a_folder(run_cli, tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    result = run_cli("profile", "efficientvit_b0", "--out", str(target))
+    assert result.exit_code == 2 and "is a file" in result.stderr

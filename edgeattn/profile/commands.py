@@ -50,6 +50,8 @@ def profile_command(bundle_or_model: str, backend: str = "ort-cpu", batch: int =
                          "batch, iters and threads must be at least 1; warmup at least 0") from None
     console = Console(stderr=True, quiet=not show_progress)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file", "Pass a folder for the run JSON and HTML report.")
     with tempfile.TemporaryDirectory(prefix="edgeattn-profile-") as tmp:
         workdir = Path(tmp)
         source = resolve_source(bundle_or_model, batch, need_onnx=cls.needs == "onnx", workdir=workdir,
