@@ -14,6 +14,7 @@ whole module is unchanged:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -60,8 +61,8 @@ def _scale_in(conv: nn.Module, start: int, factors: Tensor) -> None:
 
 
 @dataclass
-class AttentionSite:
-    """One attention module of a model."""
+class AttentionSite(ABC):
+    """One attention module of a model; subclasses know how to observe it and rescale its weights."""
 
     name: str
     module: nn.Module
@@ -72,17 +73,21 @@ class AttentionSite:
     v_free: bool = True
     """False where V cannot be rescaled exactly (EfficientViT-M cascades each head's output onward)."""
 
+    @abstractmethod
     def capture(self, x: Tensor) -> dict[str, Tensor]:
-        raise NotImplementedError
+        """Per-head q, k, v, probabilities and outputs for the module's input `x`."""
 
+    @abstractmethod
     def scale_qk(self, a: Tensor) -> None:
-        raise NotImplementedError
+        """Multiply Q by `a` and divide K by `a` per head (exact for softmax and linear attention)."""
 
+    @abstractmethod
     def scale_v(self, b: Tensor) -> None:
-        raise NotImplementedError
+        """Divide V by `b` per channel and multiply the matching output-projection inputs by `b`."""
 
     def scale_heads(self, sq: Tensor, sk: Tensor) -> None:
-        raise NotImplementedError(f"{self.kind} attention has no free per-head Q/K scales")
+        """Independent per-head Q and K factors: only ReLU linear attention has this freedom."""
+        raise ValueError(f"{self.kind} attention has no free per-head Q/K scales")
 
 
 def _softmax_stats(q: Tensor, k: Tensor, v: Tensor, scale: float, bias: Tensor | None = None) -> dict[str, Tensor]:
