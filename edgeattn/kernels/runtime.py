@@ -72,6 +72,31 @@ def dtype_refusal(named: dict[str, torch.Tensor], allowed: tuple[torch.dtype, ..
     return ""
 
 
+def int8_attention_refusal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                           scales: dict[str, torch.Tensor | None], heads: int,
+                           float_dtypes: tuple[torch.dtype, ...]) -> str:
+    """Why int8 attention operands and their per-head scales are unusable ("" when fine).
+
+    q and k must be int8; v is int8 (then `v_scale` and `p_scale` are required) or float; every scale
+    given is a float32 tensor with 1 or `heads` values on the inputs' device.
+    """
+    reason = dtype_refusal({"q": q, "k": k}, (torch.int8,)) or dtype_refusal({"v": v}, (torch.int8, *float_dtypes))
+    if reason:
+        return reason
+    if v.dtype == torch.int8 and (scales.get("v_scale") is None or scales.get("p_scale") is None):
+        return "int8 v needs v_scale and p_scale"
+    counts = {1, heads}
+    for name, scale in scales.items():
+        if scale is None:
+            continue
+        if scale.dtype != torch.float32 or scale.numel() not in counts:
+            per = "one value (per tensor = per head)" if heads == 1 else f"1 or H={heads} values (per head)"
+            return f"{name} must be a float32 tensor with {per}"
+        if scale.device != q.device:
+            return f"{name} is on {scale.device}, inputs on {q.device}"
+    return ""
+
+
 def raise_refusal(op: str, reason: str) -> None:
     """Raise a UsageError for a launcher call that its own `can_run` refused."""
     if reason:

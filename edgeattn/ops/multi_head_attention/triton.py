@@ -17,7 +17,13 @@ from edgeattn.kernels.attention import (
     attention_int8_forward,
     attention_int8_kernel,
 )
-from edgeattn.kernels.runtime import FLOAT_DTYPES, device_refusal, dtype_refusal, raise_refusal
+from edgeattn.kernels.runtime import (
+    FLOAT_DTYPES,
+    device_refusal,
+    dtype_refusal,
+    int8_attention_refusal,
+    raise_refusal,
+)
 
 
 def _shape_refusal(
@@ -88,17 +94,6 @@ def multi_head_attention(
     return attention_forward(q, k, v, out, scale, attn_bias, key_mask)
 
 
-def _scale_refusal(named: dict[str, Tensor | None], heads: int, device: torch.device) -> str:
-    for name, scale in named.items():
-        if scale is None:
-            continue
-        if scale.dtype != torch.float32 or scale.numel() not in (1, heads):
-            return f"{name} must be float32 with 1 or H={heads} values (per head)"
-        if scale.device != device:
-            return f"{name} is on {scale.device}, inputs on {device}"
-    return ""
-
-
 def can_run_int8(
     q: Tensor,
     k: Tensor,
@@ -112,20 +107,11 @@ def can_run_int8(
     key_mask: Tensor | None = None,
 ) -> tuple[bool, str]:
     """Whether the INT8 kernel accepts these inputs, and why not."""
-    v_int8 = v.dtype == torch.int8
     reason = (
         _shape_refusal(q, k, v, attn_bias, key_mask)
-        or dtype_refusal({"q": q, "k": k}, (torch.int8,))
-        or dtype_refusal({"v": v}, (torch.int8, *FLOAT_DTYPES))
-        or (
-            "int8 v needs v_scale and p_scale"
-            if v_int8 and (v_scale is None or p_scale is None)
-            else ""
-        )
-        or _scale_refusal(
-            {"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale, "p_scale": p_scale},
-            q.shape[1] if q.dim() == 4 else 1,
-            q.device,
+        or int8_attention_refusal(
+            q, k, v, {"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale, "p_scale": p_scale},
+            q.shape[1] if q.dim() == 4 else 1, FLOAT_DTYPES,
         )
         or device_refusal((q, k, v, *_optional(attn_bias, key_mask)), attention_int8_kernel)
     )
