@@ -80,6 +80,13 @@ def train_one(name: str, args, progress: Progress) -> dict:
             "held_out_top1": accuracy, "held_out_count": args.eval_count, "checkpoint": str(path)}
 
 
+def _merged(path: Path, records: list[dict], threads: int) -> list[dict]:
+    """Earlier results for other models, with this run's records (and thread count) replacing their own."""
+    kept = json.loads(path.read_text())["models"] if path.is_file() else []
+    fresh = {r["model"]: r | {"threads": threads} for r in records}
+    return [fresh.pop(r["model"], r) for r in kept] + list(fresh.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
@@ -90,8 +97,9 @@ def main() -> None:
     parser.add_argument("--eval-count", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     console = Console()
     with Progress(console=console) as progress:
         records = [train_one(name, args, progress) for name in args.models]
@@ -107,8 +115,9 @@ def main() -> None:
     console.print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "proxy_checkpoints.json"
-    out.write_text(json.dumps({"device": {"machine": platform.machine(), "torch": torch.__version__, "threads": 2},
-                               "classes": list(SAMPLE_PHOTOS), "models": records}, indent=2, sort_keys=True) + "\n")
+    out.write_text(json.dumps({"device": {"machine": platform.machine(), "torch": torch.__version__},
+                               "classes": list(SAMPLE_PHOTOS), "models": _merged(out, records, args.threads)},
+                              indent=2, sort_keys=True) + "\n")
     console.print(f"wrote {out}")
 
 

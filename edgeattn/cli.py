@@ -55,6 +55,10 @@ class QdqStyle(str, Enum):
     ort = "ort"
 
 
+MIN_COS_HELP = ("int8: keep the most sensitive quantized layers in higher precision until logit cosine vs fp32 "
+                "on the calibration inputs reaches this, e.g. 0.999")
+
+
 @app.command()
 def export(
     model: str = typer.Option(..., "--model", "-m", help="registry name, e.g. shvit_s4 (see `edgeattn models`)"),
@@ -74,6 +78,8 @@ def export(
     calib_data: Optional[str] = typer.Option(None, "--calib-data",
                                              help="int8 calibration: image folder, .npy/.npz file, or 'samples'"),
     calib_method: CalibMethod = typer.Option(CalibMethod.percentile, "--calib-method"),
+    min_cos: Optional[float] = typer.Option(None, "--min-cos", min=0.0, max=1.0,
+                                            help=MIN_COS_HELP),
     profile_from: int = typer.Option(8, "--profile-from", min=1,
                                      help="LiDAR models: synthetic scenes that size the TensorRT profile"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
@@ -85,7 +91,8 @@ def export(
         model=model, target=target, out=out, checkpoint=checkpoint, pretrained=pretrained,
         resolution=resolution, batch=batch, dynamic_batch=dynamic_batch, opset=opset, seed=seed,
         flavour=flavour.value, allow_unsupported=allow_unsupported, profile_from=profile_from, force=force,
-        precision=precision.value, calib_data=calib_data, calib_method=calib_method.value, command=_command_line(),
+        precision=precision.value, calib_data=calib_data, calib_method=calib_method.value, calib_min_cosine=min_cos,
+        command=_command_line(),
     )
     bundle = run_export(config)
     for report in bundle.parity:
@@ -113,12 +120,14 @@ def calibrate(
     resolution: Optional[int] = typer.Option(None),
     checkpoint: Optional[Path] = typer.Option(None),
     cpu_gate: bool = typer.Option(False, "--cpu-gate", help="ort style: keep fp32 where INT8 is slower on this CPU"),
+    min_cos: Optional[float] = typer.Option(None, "--min-cos", min=0.0, max=1.0, help=MIN_COS_HELP),
 ) -> None:
     """Calibrate MODEL for INT8 (head-wise or per-tensor) and report fidelity against fp32."""
     from edgeattn.calibrate.commands import calibrate_command
 
     calibrate_command(model, data, method=method.value, granularity=granularity.value, out=out, count=count,
-                      style=style.value, resolution=resolution, checkpoint=checkpoint, cpu_gate=cpu_gate)
+                      style=style.value, resolution=resolution, checkpoint=checkpoint, cpu_gate=cpu_gate,
+                      min_cosine=min_cos)
 
 
 @app.command()

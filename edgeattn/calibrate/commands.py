@@ -33,6 +33,7 @@ def calibrate_command(
     checkpoint: Path | None = None,
     seed: int = 0,
     cpu_gate: bool = False,
+    min_cosine: float | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Export `model` in fp32 (both flavours), build its INT8 graphs in `out`, print the results.
@@ -60,8 +61,9 @@ def calibrate_command(
     folder = Path(out) if out else Path("build") / f"{spec.name}-calibrate"
     folder.mkdir(parents=True, exist_ok=True)
     config = CalibrationConfig(data=data, method=method, granularity=granularity, count=count, style=style,
-                               cpu_gate=cpu_gate, seed=seed)
-    steps = Steps(["load model", "export fp32 graphs", *precision_steps("int8")], show_progress)
+                               cpu_gate=cpu_gate, min_cosine=min_cosine, seed=seed)
+    steps = Steps(["load model", "export fp32 graphs", *precision_steps("int8", min_cosine is not None)],
+                  show_progress)
     with steps:
         with steps.step("load model"):
             torch_model, _ = create_model(spec, checkpoint=checkpoint, seed=seed)
@@ -100,6 +102,12 @@ def _print(console, folder: Path, entries: dict[str, Any]) -> None:
                      for t in ("q", "k", "v", "o")]
             heads.add_row(name, str(record["heads"]), *cells)
         console.print(heads)
+    fallback = calibration.get("fallback")
+    if fallback:
+        console.print(f"sensitivity fallback: {len(fallback['kept_in_higher_precision'])} of "
+                      f"{fallback['quantized_nodes']} quantized nodes kept in higher precision; calibration-set "
+                      f"cosine {fallback['cosine_all_int8']:.5f} -> {fallback['cosine_after_fallback']:.5f} "
+                      f"(target {fallback['target_cosine']})")
     worst = fidelity.get("worst_layers", [])[:5]
     if worst:
         console.print("worst layers: " + ", ".join(f"{w['tensor']} ({w['sqnr_db']:.1f} dB)" for w in worst))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,12 +53,15 @@ from edgeattn.calibrate.qdq import (
     collect_ranges,
     insert_qdq,
 )
+from edgeattn.calibrate.sensitivity import matching_nodes, select_fallback
 from edgeattn.errors import EdgeattnError, UsageError
 from edgeattn.exporters.precision import IODtype, convert_fp16
 
 Precision = Literal["fp16", "int8"]
 FP32_FILES = {"portable": "model.onnx", "plugins": "model.plugins.onnx"}
 ATTENTION_PLUGINS = ("SingleHeadAttention", "MultiHeadAttention", "ReLULinearAttention")
+SENSITIVITY_INPUTS = 16
+"""Calibration inputs the sensitivity ranking runs on (one ORT run per quantized node per input)."""
 HEADWISE_MAX_REL = 1e-4
 """Reparameterised vs original model in torch fp32 (max abs / max |ref|); exact maths, fp32 rounding only."""
 
@@ -78,6 +82,10 @@ class CalibrationConfig(BaseModel):
     cpu_gate: bool = Field(False, description="keep fp32 wherever INT8 is slower in ORT CPU (ORT style)")
     io_dtype: IODtype = "fp32"
     v_strength: float = Field(0.5, ge=0.0, le=1.0)
+    min_cosine: float | None = Field(
+        None, gt=0.0, lt=1.0,
+        description="keep the most sensitive quantized nodes in higher precision until logit cosine vs fp32 "
+                    "on the calibration inputs reaches this (sensitivity-guided fallback)")
     seed: int = 0
     threads: int = 2
 
@@ -88,12 +96,13 @@ class CalibrationConfig(BaseModel):
         return self
 
 
-def precision_steps(precision: Precision) -> list[str]:
+def precision_steps(precision: Precision, fallback: bool = False) -> list[str]:
     """Progress step names `build_precision` reports, for a caller's step list."""
     if precision == "fp16":
         return ["fp16: convert graphs", "fp16: fidelity"]
     return ["int8: load calibration data", "int8: head-wise statistics", "int8: export calibrated graphs",
-            "int8: calibrate ranges", "int8: emit Q/DQ", "int8: fidelity"]
+            "int8: calibrate ranges", *(["int8: sensitivity fallback"] if fallback else []), "int8: emit Q/DQ",
+            "int8: fidelity"]
 
 
 def build_precision(
@@ -237,21 +246,31 @@ def _build_int8(bundle_dir: Path, spec: ModelSpec, model: nn.Module, graphs: dic
             tensors += [t for t in activation_tensors(calibrated["plugins"], configs["plugins"])
                         if t in portable_names and t not in tensors]
         observers = collect_ranges(portable, data.batches, tensors, configs["portable"], calib.threads)
+    fallback, plugin_fallback = None, frozenset()
+    if calib.min_cosine is not None:
+        with _step(progress, "int8: sensitivity fallback"):
+            inputs = _first_batches(data.batches, SENSITIVITY_INPUTS)
+            fallback = select_fallback(portable, observers, configs["portable"], inputs, calib.min_cosine,
+                                       calib.threads)
+            configs["portable"] = replace(configs["portable"], skip_nodes=fallback.skip_nodes)
+            if "plugins" in calibrated:
+                plugin_fallback = matching_nodes(portable, calibrated["plugins"], fallback.skip_nodes)
+                configs["plugins"] = replace(configs["plugins"],
+                                             skip_nodes=configs["plugins"].skip_nodes | plugin_fallback)
     gate = None
     with _step(progress, "int8: emit Q/DQ"):
         if calib.cpu_gate:
             sample = eval_data.batches[0][: batch or 1].astype(np.float32)
             gate = select_regions(portable, configs["portable"],
                                   lambda cfg: insert_qdq(portable, observers, cfg).model, sample, calib.threads)
-            configs["portable"] = QDQConfig(calib.style, calib.method, calib.percentile, skip_nodes=gate.skip_nodes)
+            configs["portable"] = replace(configs["portable"], skip_nodes=gate.skip_nodes)
         results, uncalibrated = {}, []
         for flavour, graph in calibrated.items():
             config = configs[flavour]
             if flavour == "plugins":
                 missing = _uncalibrated_nodes(graph, config, observers)
                 uncalibrated = sorted(missing)
-                config = QDQConfig(calib.style, calib.method, calib.percentile,
-                                   skip_nodes=config.skip_nodes | frozenset(missing))
+                config = replace(config, skip_nodes=config.skip_nodes | frozenset(missing))
             results[flavour] = insert_qdq(graph, observers, config)
         if "plugins" in results and headwise is not None:
             _attach_head_scales(results["plugins"].model, headwise.sites)
@@ -276,6 +295,8 @@ def _build_int8(bundle_dir: Path, spec: ModelSpec, model: nn.Module, graphs: dic
         "heads": headwise.sites if headwise else {},
         "headwise_max_rel_change": headwise.max_rel_change if headwise else None,
         "plugin_nodes_left_fp32": uncalibrated,
+        "fallback": None if fallback is None else fallback.to_json() | {
+            "plugin_graph_nodes_kept": sorted(plugin_fallback)},
         "cpu_gate": None if gate is None else {"fp32_ms": gate.fp32_ms, "int8_ms": gate.int8_ms,
                                                 "speedup": gate.speedup, "trials": gate.trials},
     }
@@ -283,7 +304,20 @@ def _build_int8(bundle_dir: Path, spec: ModelSpec, model: nn.Module, graphs: dic
     files += ["calibration.json", "fidelity.json"]
     return {"precision": "int8", "files": files, "calibration": {
         "method": calib.method, "granularity": calib.granularity, "style": calib.style,
-        "data": data.source, "count": data.count}, "fidelity": _summary(report)}
+        "data": data.source, "count": data.count,
+        "fallback_nodes": None if fallback is None else len(fallback.kept)},
+        "fidelity": _summary(report)}
+
+
+def _first_batches(batches: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """Whole batches from the start until at least `count` inputs (all of them if fewer)."""
+    chosen, total = [], 0
+    for batch in batches:
+        if total >= count:
+            break
+        chosen.append(batch)
+        total += len(batch)
+    return chosen
 
 
 def _export_like(model: nn.Module, graphs: dict[str, onnx.ModelProto]) -> dict[str, onnx.ModelProto]:

@@ -9,7 +9,11 @@ Two styles:
   (stored as int8 initializers + DequantizeLinear), Q/DQ on the inputs of weighted ops (Conv,
   ConvTranspose, Gemm, MatMul), attention MatMuls and residual Adds, and on the q/k/v inputs of edgeattn
   plugin nodes; none inside fp32 islands.
-- "ort": ORT x86 QDQ: u8 asymmetric activations, s8 per-channel weights, int32 biases; the same places.
+- "ort": ORT x86 QDQ: u8 asymmetric activations, s8 per-channel weights, int32 biases; the same places plus
+  the outputs of weighted ops (after a directly following Relu), so that ORT fuses DQ → op → Q into
+  QLinearConv / QLinearMatMul / QGemm. Without the output Q, ORT runs dequantize → fp32 op, which is slower
+  than fp32 alone. The Relu stays in the graph: a u8 QuantizeLinear with zero point 0 clamps exactly as
+  Relu does, and ORT's ReluQuantFusion removes it.
 """
 
 from __future__ import annotations
@@ -87,6 +91,28 @@ def quantized_inputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, lis
     return chosen
 
 
+def quantized_outputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, str]:
+    """Node name -> output tensor that gets Q/DQ (ORT style: weighted ops, or the Relu right after one)."""
+    if config.style != "ort" or config.per_axis_activations:
+        return {}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in model.graph.output}
+    chosen = {}
+    for node in model.graph.node:
+        if node.name in config.skip_nodes or node.op_type not in WEIGHTED_OPS or node.domain not in ("", "ai.onnx"):
+            continue
+        tensor = node.output[0]
+        after = consumers.get(tensor, [])
+        if len(after) == 1 and after[0].op_type == "Relu" and after[0].name not in config.skip_nodes:
+            tensor = after[0].output[0]
+        if tensor not in graph_outputs and consumers.get(tensor):
+            chosen[node.name] = tensor
+    return chosen
+
+
 def weight_inputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, tuple[int, int]]:
     """Node name -> (weight input index, channel axis) for weighted ops with initializer weights."""
     initializers = {init.name for init in model.graph.initializer}
@@ -119,6 +145,7 @@ def activation_tensors(model: onnx.ModelProto, config: QDQConfig) -> list[str]:
             name = by_name[node_name].input[index]
             if name not in names:
                 names.append(name)
+    names += [t for t in quantized_outputs(model, config).values() if t not in names]
     return names
 
 
@@ -219,6 +246,14 @@ def insert_qdq(model: onnx.ModelProto, observers: dict[str, Observer], config: Q
     graph = out.graph
     initializers = {init.name: init for init in graph.initializer}
     act_inputs = quantized_inputs(out, config)
+    quantized = set(act_inputs)
+    for tensor in quantized_outputs(out, config).values():
+        for node in graph.node:
+            if node.name in config.skip_nodes:
+                continue
+            for index, name in enumerate(node.input):
+                if name == tensor and index not in act_inputs.get(node.name, []):
+                    act_inputs.setdefault(node.name, []).append(index)
     w_inputs = weight_inputs(out, config)
     new_inits: list[TensorProto] = []
     replaced: dict[str, str] = {}
@@ -273,7 +308,8 @@ def insert_qdq(model: onnx.ModelProto, observers: dict[str, Observer], config: Q
                                            name=f"DequantizeLinear__{w_name}__{node.name}", axis=axis % array.ndim))
             node.input[index] = dq_out
             weights.append(w_name)
-            if config.style == "ort" and node.op_type == "Conv" and len(node.input) > 2 and node.input[2] in initializers:
+            if config.style == "ort" and node.op_type in ("Conv", "Gemm") and len(node.input) > 2 \
+                    and node.input[2] in initializers:
                 x_name = next((k for k, v in replaced.items() if v == node.input[0]), None)
                 if x_name is not None and x_name in input_scales:
                     node.input[2] = _int32_bias(node, initializers[node.input[2]], input_scales[x_name] * scales, new_inits, before)
@@ -286,7 +322,7 @@ def insert_qdq(model: onnx.ModelProto, observers: dict[str, Observer], config: Q
     del graph.initializer[:]
     graph.initializer.extend(kept + new_inits)
     onnx.checker.check_model(out)
-    return QDQResult(out, activations, weights, sorted(set(act_inputs) | set(w_inputs)))
+    return QDQResult(out, activations, weights, sorted(quantized | set(w_inputs)))
 
 
 def _int32_bias(node, bias_init: TensorProto, scales: np.ndarray, new_inits, before) -> str:

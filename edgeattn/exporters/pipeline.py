@@ -61,6 +61,8 @@ class ExportConfig(BaseModel):
     calib_method: Literal["max", "percentile", "entropy", "mse"] = "percentile"
     calib_granularity: Literal["head", "tensor"] = "head"
     calib_count: int = Field(32, ge=1)
+    calib_min_cosine: float | None = Field(None, gt=0.0, lt=1.0,
+                                           description="int8: sensitivity-guided fallback target (logit cosine)")
     force: bool = False
     command: str | None = Field(None, description="the command line recorded in the manifest")
 
@@ -101,7 +103,8 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
     for flavour in flavours:
         step_names += [f"export {flavour} ONNX", f"check {flavour} parity"]
     step_names += ["lint for TensorRT"] if trt_versions else []
-    step_names += precision_steps(config.precision) if config.precision != "fp32" else []
+    step_names += precision_steps(config.precision, config.calib_min_cosine is not None) \
+        if config.precision != "fp32" else []
     step_names += ["write bundle"]
     graphs: dict[str, bytes] = {}
     parity: list[ParityReport] = []
@@ -173,7 +176,7 @@ def _build_precision(config: ExportConfig, spec: ModelSpec, target: TargetProfil
     calib = CalibrationConfig(
         data=config.calib_data, method=config.calib_method, granularity=config.calib_granularity,
         count=config.calib_count, style="ort" if on_cpu else "tensorrt", cpu_gate=on_cpu and config.precision == "int8",
-        seed=config.seed,
+        min_cosine=config.calib_min_cosine, seed=config.seed,
     )
     return build_precision(staging, spec, model, config.precision, calib, steps)
 

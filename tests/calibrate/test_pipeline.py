@@ -55,3 +55,18 @@ def test_fp16_bundle_files(bundle):
 def test_int8_without_data_is_a_usage_error(bundle):
     with pytest.raises(UsageError, match="calibration data"):
         build_precision(bundle, SPEC, tiny_net(), "int8", CalibrationConfig())
+
+
+def test_int8_sensitivity_fallback_is_recorded_and_applied_to_both_flavours(bundle):
+    config = CalibrationConfig(data="samples", method="max", count=4, batch_size=2, eval_count=4, min_cosine=0.99999)
+    entries = build_precision(bundle, SPEC, tiny_net(), "int8", config)
+    fallback = json.loads((bundle / "calibration.json").read_text())["fallback"]
+    kept = fallback["kept_in_higher_precision"]
+    assert entries["calibration"]["fallback_nodes"] == len(kept) > 0
+    assert fallback["cosine_after_fallback"] >= 0.99999 > fallback["cosine_all_int8"]
+    portable = onnx.load(bundle / "model.int8.onnx")
+    dequantized = {n.output[0] for n in portable.graph.node if n.op_type == "DequantizeLinear"}
+    for node in portable.graph.node:
+        if node.name in kept:
+            assert not dequantized.intersection(node.input), node.name
+    assert fallback["plugin_graph_nodes_kept"]

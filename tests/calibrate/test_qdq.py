@@ -152,3 +152,27 @@ def test_per_axis_activation_analysis_option(tiny_graphs, tiny_inputs):
     per_tensor = evaluate(graph, results[False], tiny_inputs, "per-tensor", optimize=False)
     per_axis = evaluate(graph, results[True], tiny_inputs, "per-axis", optimize=False)
     assert per_axis.sqnr_db >= per_tensor.sqnr_db - 1.0
+
+
+def _ort_optimized_op_types(model, tmp_path) -> set[str]:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return {n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node}
+
+
+def test_ort_style_quantizes_outputs_so_ort_fuses_qlinear_conv(tiny_graphs, tiny_inputs, tmp_path):
+    graph, _, result, _, _ = _quantize(tiny_graphs[1]["portable"], tiny_inputs, "ort")
+    consumers = {}
+    for node in result.model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    convs = [n for n in result.model.graph.node if n.op_type == "Conv"]
+    for conv in convs:
+        after = consumers[conv.output[0]]
+        if after[0].op_type == "Relu":
+            after = consumers[after[0].output[0]]
+        assert [n.op_type for n in after] == ["QuantizeLinear"], conv.name
+    assert "QLinearConv" in _ort_optimized_op_types(result.model, tmp_path)
+
