@@ -89,8 +89,9 @@ def bench_model(name: str, threads: int, warmup: int, iters: int, work: Path, in
     medians = {label: statistics.median(values) for label, values in samples.items()}
     extra = {}
     if int8:
+        calibration = json.loads((bundle.path / "calibration.json").read_text())
         extra = {"int8_speedup_vs_fp32": round(medians["edgeattn_onnx"] / medians["edgeattn_int8"], 3),
-                 "int8_fidelity": bundle.manifest["precision"]["fidelity"]}
+                 "int8_fidelity": bundle.manifest["precision"]["fidelity"], "int8_cpu_gate": calibration["cpu_gate"]}
     return {
         **extra,
         "model": name,
