@@ -59,6 +59,12 @@ MIN_COS_HELP = ("int8: keep the most sensitive quantized layers in higher precis
                 "on the calibration inputs reaches this, e.g. 0.999")
 
 
+def _open_unit_interval(value: Optional[float]) -> Optional[float]:
+    if value is not None and not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"{value} is not between 0 and 1 (exclusive); a target such as 0.999 is typical")
+    return value
+
+
 @app.command()
 def export(
     model: str = typer.Option(..., "--model", "-m", help="registry name, e.g. shvit_s4 (see `edgeattn models`)"),
@@ -78,8 +84,7 @@ def export(
     calib_data: Optional[str] = typer.Option(None, "--calib-data",
                                              help="int8 calibration: image folder, .npy/.npz file, or 'samples'"),
     calib_method: CalibMethod = typer.Option(CalibMethod.percentile, "--calib-method"),
-    min_cos: Optional[float] = typer.Option(None, "--min-cos", min=0.0, max=1.0,
-                                            help=MIN_COS_HELP),
+    min_cos: Optional[float] = typer.Option(None, "--min-cos", callback=_open_unit_interval, help=MIN_COS_HELP),
     profile_from: int = typer.Option(8, "--profile-from", min=1,
                                      help="LiDAR models: synthetic scenes that size the TensorRT profile"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
@@ -120,7 +125,7 @@ def calibrate(
     resolution: Optional[int] = typer.Option(None),
     checkpoint: Optional[Path] = typer.Option(None),
     cpu_gate: bool = typer.Option(False, "--cpu-gate", help="ort style: keep fp32 where INT8 is slower on this CPU"),
-    min_cos: Optional[float] = typer.Option(None, "--min-cos", min=0.0, max=1.0, help=MIN_COS_HELP),
+    min_cos: Optional[float] = typer.Option(None, "--min-cos", callback=_open_unit_interval, help=MIN_COS_HELP),
 ) -> None:
     """Calibrate MODEL for INT8 (head-wise or per-tensor) and report fidelity against fp32."""
     from edgeattn.calibrate.commands import calibrate_command

@@ -39,6 +39,15 @@ def test_unknown_target_lists_targets(run_cli, tmp_path):
     assert "jetson-orin-nano" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["1", "0", "1.5"])
+def test_min_cos_outside_the_open_unit_interval_is_a_usage_error(run_cli, tmp_path, value):
+    result = run_cli("export", *FAST, "--precision", "int8", "--calib-data", "samples", "--min-cos", value,
+                     "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2
+    assert "--min-cos" in result.stderr and "0.999" in result.stderr
+    assert _no_partial_output(tmp_path / "x")
+
+
 def test_resolution_not_multiple_of_stride(run_cli, tmp_path):
     result = run_cli("export", "--model", "efficientvit_b0", "--resolution", "100", "--out", str(tmp_path / "x"))
     assert result.exit_code == 2

@@ -254,7 +254,7 @@ def _build_int8(bundle_dir: Path, spec: ModelSpec, model: nn.Module, graphs: dic
                                        calib.threads)
             configs["portable"] = replace(configs["portable"], skip_nodes=fallback.skip_nodes)
             if "plugins" in calibrated:
-                plugin_fallback = matching_nodes(portable, calibrated["plugins"], fallback.skip_nodes)
+                plugin_fallback = matching_nodes(portable, calibrated["plugins"], fallback.kept)
                 configs["plugins"] = replace(configs["plugins"],
                                              skip_nodes=configs["plugins"].skip_nodes | plugin_fallback)
     gate = None

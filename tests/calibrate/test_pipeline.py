@@ -69,4 +69,17 @@ def test_int8_sensitivity_fallback_is_recorded_and_applied_to_both_flavours(bund
     for node in portable.graph.node:
         if node.name in kept:
             assert not dequantized.intersection(node.input), node.name
-    assert fallback["plugin_graph_nodes_kept"]
+    plugins = onnx.load(bundle / "model.plugins.int8.onnx")
+    producers = {out: n for n in plugins.graph.node for out in n.output}
+    for node in plugins.graph.node:
+        quantized_input = any(producers.get(i) is not None and producers[i].op_type == "DequantizeLinear"
+                              for i in node.input)
+        if node.name in fallback["plugin_graph_nodes_kept"]:
+            assert not quantized_input, node.name
+
+
+def test_int8_fallback_met_by_plain_int8_keeps_every_plugin_node_quantized(bundle):
+    config = CalibrationConfig(data="samples", method="max", count=4, batch_size=2, eval_count=4, min_cosine=0.5)
+    build_precision(bundle, SPEC, tiny_net(), "int8", config)
+    fallback = json.loads((bundle / "calibration.json").read_text())["fallback"]
+    assert fallback["kept_in_higher_precision"] == [] and fallback["plugin_graph_nodes_kept"] == []
