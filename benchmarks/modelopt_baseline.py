@@ -37,6 +37,7 @@ from edgeattn.backbones import create_model, get_spec
 from edgeattn.calibrate.data import sample_photos
 from edgeattn.calibrate.fidelity import evaluate
 from edgeattn.errors import EdgeattnError
+from edgeattn.exporters.bundle import json_safe
 from edgeattn.exporters.onnx import export_onnx, save_onnx
 from edgeattn.ops import translation_table
 from edgeattn.ops.rewrite import rewrite_model
@@ -155,17 +156,6 @@ def run_model(name: str, python: Path, args) -> dict:
     return record
 
 
-def _json_safe(value):
-    """Non-finite floats as text, so the file is strict JSON."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value
-
-
 def _fmt(value, spec: str) -> str:
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
@@ -233,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
                      if k != "modelopt_python"} | {"quantize_mode": "int8", "calibration_eps": ["cpu"]},
         "models": records,
     }
-    out.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    out.write_text(json.dumps(json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
     print_table(console, records, args.method)
     console.print(f"wrote {out}")
 

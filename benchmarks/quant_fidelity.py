@@ -30,6 +30,7 @@ from edgeattn.calibrate.data import sample_photos
 from edgeattn.calibrate.fidelity import evaluate
 from edgeattn.calibrate.pipeline import CalibrationConfig, build_precision
 from edgeattn.errors import EdgeattnError
+from edgeattn.exporters.bundle import json_safe
 from edgeattn.exporters.onnx import export_onnx, save_onnx
 from edgeattn.ops import translation_table
 from edgeattn.ops.rewrite import rewrite_model
@@ -138,17 +139,6 @@ def run_model(name: str, args, console: Console) -> dict:
     return record
 
 
-def _json_safe(value):
-    """Non-finite floats (SQNR of an unquantized graph) as text, so the file is strict JSON."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value
-
-
 def _fmt(value, spec: str) -> str:
     """Format a number; values stored as text ("inf" SQNR of an unquantized graph) pass through."""
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
@@ -190,7 +180,7 @@ def main() -> None:
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "models": records,
     }
-    out.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    out.write_text(json.dumps(json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
     table = Table(title=f"INT8 fidelity vs fp32 ({args.method}; held-out photo crops)")
     for column in ("model", "weights", "variant", "top-1 agree", "cosine", "1-cos", "SQNR dB", "KL"):
         table.add_column(column)

@@ -137,3 +137,16 @@ def test_profile_out_must_be_a_folder(run_cli, tmp_path):
     target.write_text("x")
     result = run_cli("profile", "efficientvit_b0", "--out", str(target))
     assert result.exit_code == 2 and "is a file" in result.stderr
+
+
+def test_int8_export_lints_the_quantized_graphs_for_tensorrt(run_cli, tmp_path):
+    out = tmp_path / "int8"
+    result = run_cli("export", *FAST, "--target", "jetson", "--precision", "int8", "--calib-data", "samples",
+                     "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    reports = json.loads((out / "trt_lint.json").read_text())
+    assert {"portable", "plugins", "portable-int8", "plugins-int8"} <= set(reports)
+    for key in ("portable-int8", "plugins-int8"):
+        assert not [f for f in reports[key]["findings"] if f["severity"] == "error"], key
+    summary = json.loads((out / "manifest.json").read_text())["trt_lint"]
+    assert summary["plugins-int8"]["ok"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -204,3 +205,35 @@ def test_plugin_export_of_an_op_passes_lint():
     report = lint(export_flavour(Call(), args, "plugins"), VERSIONS)
     assert report.ok
     assert [f for f in report.findings if f.severity == "warning"] == []
+
+
+def _quantize_node(scale, zero_point, data="x"):
+    initializers = [onnx.numpy_helper.from_array(scale, "scale"), onnx.numpy_helper.from_array(zero_point, "zp")]
+    node = helper.make_node("QuantizeLinear", [data, "scale", "zp"], ["q"], name="q", axis=1)
+    return one_node_model(node, initializers)
+
+
+@pytest.mark.parametrize(
+    ("scale", "zero_point", "expected"),
+    [
+        (np.float32(0.1), np.int8(0), None),
+        (np.float32(0.1), np.uint8(128), "zero point of type UINT8"),
+        (np.float32(0.1), np.int8(3), "nonzero zero point"),
+        (np.full(4, 0.1, np.float32), np.zeros(4, np.int8), "per-axis scales on an activation"),
+    ],
+    ids=["symmetric-int8", "ort-u8", "asymmetric", "per-axis-activation"],
+)
+def test_quantize_linear_rules(scale, zero_point, expected):
+    found = errors(lint(_quantize_node(scale, zero_point), VERSIONS))
+    if expected is None:
+        assert found == []
+    else:
+        assert found and all(node == "q" for node, _ in found) and any(expected in r for _, r in found)
+
+
+def test_per_axis_weights_are_fine():
+    weights = onnx.numpy_helper.from_array(np.ones((4, 4, 1, 1), np.float32), "w")
+    model = _quantize_node(np.full(4, 0.1, np.float32), np.zeros(4, np.int8), data="w")
+    model.graph.initializer.append(weights)
+    del model.graph.input[:]
+    assert errors(lint(model, VERSIONS)) == []

@@ -3,7 +3,9 @@
 Quantized nodes are grouped into regions by kind (dense convs, depthwise convs, transposed convs, weight
 matmuls, attention matmuls, residual adds, plugin inputs). Starting from the fp32 graph, each region is
 switched on in turn and kept only when the whole graph's measured ORT CPU latency drops by at least
-`min_gain`; the accepted configuration is therefore never slower than fp32 as measured.
+`min_gain`; then a few joint sets that only pay off together (all convolutions; everything) are tried
+the same way. The accepted configuration is confirmed against fp32 with longer runs, so it is never
+slower than fp32 as measured.
 """
 
 from __future__ import annotations
@@ -105,6 +107,14 @@ def select_regions(
         if accepted:
             enabled.append(kind)
             best_ms = trial_ms
+    for combination in _joint_candidates(found, enabled):
+        skip = config.skip_nodes | {n for k, names in found.items() if k not in combination for n in names}
+        trial_ms = measure_latency(build(_with_skip(config, skip)), sample, threads, runs)
+        accepted = trial_ms < best_ms * (1 - min_gain)
+        trials.append({"region": " + ".join(combination), "nodes": sum(len(found[k]) for k in combination),
+                       "latency_ms": trial_ms, "accepted": accepted})
+        if accepted:
+            enabled, best_ms = list(combination), trial_ms
     skip = config.skip_nodes | {n for k, names in found.items() if k not in enabled for n in names}
     if enabled:
         # Region trials are short and noisy: confirm the whole selection against fp32 with longer runs,
@@ -120,6 +130,22 @@ def select_regions(
             skip = config.skip_nodes | {n for names in found.values() for n in names}
             fp32_ms = best_ms = base_ms
     return GateResult(frozenset(skip), fp32_ms, best_ms, trials)
+
+
+def _joint_candidates(found: dict[str, list[str]], enabled: list[str]) -> list[tuple[str, ...]]:
+    """Region sets that only pay off together, tried after the one-at-a-time pass.
+
+    ORT runs INT8 convolutions in NHWC and fp32 ones in its blocked NCHWc layout: quantizing dense convs
+    alone puts a layout conversion around every depthwise conv between them, so dense and depthwise convs
+    are also tried together, and so is everything at once."""
+    convs = tuple(k for k in ("conv_dense", "conv_depthwise", "conv_transpose") if k in found)
+    everything = tuple(k for k in REGION_ORDER if k in found)
+    candidates = [convs, tuple(sorted(set(convs) | set(enabled), key=REGION_ORDER.index)), everything]
+    unique: list[tuple[str, ...]] = []
+    for candidate in candidates:
+        if len(candidate) > 1 and set(candidate) != set(enabled) and candidate not in unique:
+            unique.append(candidate)
+    return unique
 
 
 def _with_skip(config: QDQConfig, skip: set[str] | frozenset[str]) -> QDQConfig:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +54,7 @@ from edgeattn.calibrate.qdq import (
 )
 from edgeattn.calibrate.sensitivity import matching_nodes, select_fallback
 from edgeattn.errors import EdgeattnError, UsageError
+from edgeattn.exporters.bundle import write_json
 from edgeattn.exporters.precision import IODtype, convert_fp16
 
 Precision = Literal["fp16", "int8"]
@@ -209,7 +209,7 @@ def _build_fp16(bundle_dir: Path, spec: ModelSpec, graphs: dict[str, onnx.ModelP
         report = evaluate(graphs["portable"], converted["portable"], eval_data.batches, "fp16", threads=calib.threads)
         fidelity = {"fp16": report.to_json(), "data": eval_data.describe(), "held_out": held_out,
                     "runtime": "onnxruntime CPU (fp16 nodes without CPU kernels run through ORT-inserted casts)"}
-        _write_json(bundle_dir / "fidelity.json", fidelity)
+        write_json(bundle_dir / "fidelity.json", fidelity)
     files.append("fidelity.json")
     return {"precision": "fp16", "files": files, "io_dtype": calib.io_dtype, "fp32_islands": islands,
             "fidelity": _summary(report)}
@@ -285,7 +285,7 @@ def _build_int8(bundle_dir: Path, spec: ModelSpec, model: nn.Module, graphs: dic
         fidelity = {"int8": report.to_json(), "data": eval_data.describe(), "held_out": held_out,
                     "reference": "fp32 portable graph of the same (reparameterised) weights, ORT CPU",
                     "headwise_max_rel_change": headwise.max_rel_change if headwise else None}
-        _write_json(bundle_dir / "fidelity.json", fidelity)
+        write_json(bundle_dir / "fidelity.json", fidelity)
     calibration = {
         "method": calib.method, "granularity": calib.granularity, "style": calib.style,
         "data": data.describe(), "count": data.count,
@@ -300,7 +300,7 @@ def _build_int8(bundle_dir: Path, spec: ModelSpec, model: nn.Module, graphs: dic
         "cpu_gate": None if gate is None else {"fp32_ms": gate.fp32_ms, "int8_ms": gate.int8_ms,
                                                 "speedup": gate.speedup, "trials": gate.trials},
     }
-    _write_json(bundle_dir / "calibration.json", calibration)
+    write_json(bundle_dir / "calibration.json", calibration)
     files += ["calibration.json", "fidelity.json"]
     return {"precision": "int8", "files": files, "calibration": {
         "method": calib.method, "granularity": calib.granularity, "style": calib.style,
@@ -384,20 +384,3 @@ def _summary(report) -> dict[str, float]:
 
 def _save(model: onnx.ModelProto, path: Path) -> None:
     path.write_bytes(model.SerializeToString(deterministic=True))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(_plain(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: numpy scalars to Python, non-finite floats to strings ("inf", "nan")."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value

@@ -6,8 +6,11 @@ import contextlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+import numpy as np
 
 from edgeattn.backbones.weights import sha256_file
 from edgeattn.errors import UsageError
@@ -41,8 +44,21 @@ def atomic_folder(out: Path, force: bool) -> Iterator[Path]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """JSON with sorted keys and a trailing newline: byte-identical for identical data."""
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Strict JSON (see `json_safe`) with sorted keys and a trailing newline: byte-identical for identical data."""
+    path.write_text(json.dumps(json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def json_safe(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, non-finite floats to strings ("inf", "nan")."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
 
 
 def file_table(folder: Path, exclude: tuple[str, ...] = (MANIFEST,)) -> list[dict[str, Any]]:

@@ -141,6 +141,11 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
             for flavour, data in graphs.items():
                 (staging / FLAVOUR_FILES[flavour]).write_bytes(data)
             precision_entries = _build_precision(config, spec, target, rewritten, staging, steps)
+            if trt_versions:
+                for name in precision_entries.get("files", []):
+                    if name.endswith(".onnx"):
+                        lint_reports[_graph_key(name)] = lint(onnx.load(staging / name), trt_versions)
+                _require_lint(lint_reports, config.allow_unsupported)
             with steps.step("write bundle"):
                 bundle_io.write_json(staging / "parity.json", [p.model_dump() for p in parity])
                 if lint_reports:
@@ -243,6 +248,13 @@ def _parity_runner(flavour: str, data: bytes) -> tuple[str, Callable]:
     names = list(evaluator.input_names)
     return (f"onnx {onnx.__version__} ReferenceEvaluator + edgeattn reference ops",
             lambda inputs: evaluator.run(None, dict(zip(names, inputs))))
+
+
+def _graph_key(file_name: str) -> str:
+    """trt_lint.json key of a reduced-precision graph: model.plugins.int8.onnx -> plugins-int8."""
+    parts = file_name.split(".")[1:-1]
+    flavour = "plugins" if "plugins" in parts else "portable"
+    return f"{flavour}-{parts[-1]}"
 
 
 def _require_lint(reports: dict[str, LintReport], allow_unsupported: bool) -> None:

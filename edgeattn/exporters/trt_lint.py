@@ -9,6 +9,7 @@ its Changelog, and the plugin field loader).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 import onnx
 import yaml
+from onnx import numpy_helper
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from edgeattn.errors import UsageError
@@ -123,6 +125,7 @@ class _Graph:
             and vi.type.tensor_type.HasField("shape")
             and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)
         }
+        self.arrays = {i.name: i for i in graph.initializer}
         self.initializers = {i.name for i in graph.initializer} | set(outer_constants)
         self.initializers |= {""}
         self.constant = set(self.initializers)
@@ -197,6 +200,30 @@ def _check_standard(
                 yield "error", f"input {rule['name']!r} must be {need} ({rule['source']})"
 
 
+_QDQ_TYPES = ("INT8", "FLOAT8E4M3FN", "INT4")
+
+
+def _check_quantize(node: onnx.NodeProto, analysis: _Graph) -> Iterator[tuple[Severity, str]]:
+    """TensorRT's explicit quantization: constant scales, zero points absent or zero in a type it runs,
+    per-tensor scales on activations (per-axis only for weights)."""
+    scale = node.input[1] if len(node.input) > 1 else ""
+    if not scale or not analysis.is_constant(scale, "initializer"):
+        yield "error", "scale must be a constant (initializer or Constant)"
+    zero_point = node.input[2] if len(node.input) > 2 else ""
+    if zero_point and zero_point in analysis.arrays:
+        tensor = analysis.arrays[zero_point]
+        dtype = onnx.TensorProto.DataType.Name(tensor.data_type)
+        if dtype not in _QDQ_TYPES:
+            yield "error", (f"zero point of type {dtype}: TensorRT quantizes to {', '.join(_QDQ_TYPES)} only "
+                            "(u8/s32 Q/DQ is ONNX Runtime style; export for a TensorRT target instead)")
+        elif numpy_helper.to_array(tensor).any():
+            yield "error", "nonzero zero point: TensorRT supports symmetric quantization only"
+    if node.op_type == "QuantizeLinear" and scale in analysis.arrays:
+        per_axis = numpy_helper.to_array(analysis.arrays[scale]).size > 1
+        if per_axis and not analysis.is_constant(node.input[0], "initializer"):
+            yield "error", "per-axis scales on an activation: TensorRT quantizes activations per tensor"
+
+
 def _check_plugin_attributes(
     node: onnx.NodeProto, version: tuple[int, ...]
 ) -> Iterator[tuple[Severity, str]]:
@@ -269,6 +296,8 @@ def _lint_version(model: onnx.ModelProto, version_text: str) -> Iterator[tuple[s
         label, op = _node_label(node, index), _op_label(node)
         if node.domain in _STANDARD_DOMAINS:
             checks = _check_standard(node, analysis, document, version)
+            if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+                checks = itertools.chain(checks, _check_quantize(node, analysis))
         elif node.domain == _EDGEATTN_DOMAIN:
             checks = _check_edgeattn(node, version)
         elif (node.domain, node.op_type) in functions:

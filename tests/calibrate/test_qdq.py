@@ -176,3 +176,16 @@ def test_ort_style_quantizes_outputs_so_ort_fuses_qlinear_conv(tiny_graphs, tiny
         assert [n.op_type for n in after] == ["QuantizeLinear"], conv.name
     assert "QLinearConv" in _ort_optimized_op_types(result.model, tmp_path)
 
+
+
+def test_cpu_gate_also_tries_regions_that_only_pay_off_together():
+    from edgeattn.calibrate.cpu_gate import _joint_candidates
+
+    found = {"conv_dense": ["a"], "conv_depthwise": ["b"], "add_residual": ["c"], "matmul_weights": ["d"]}
+    assert _joint_candidates(found, ["add_residual"]) == [
+        ("conv_dense", "conv_depthwise"),
+        ("conv_dense", "conv_depthwise", "add_residual"),
+        ("conv_dense", "matmul_weights", "conv_depthwise", "add_residual"),
+    ]
+    assert _joint_candidates({"conv_dense": ["a"]}, []) == []
+    assert _joint_candidates(found, list(found)) == [("conv_dense", "conv_depthwise")]

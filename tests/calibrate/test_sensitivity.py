@@ -10,8 +10,18 @@ import pytest
 
 from edgeattn.calibrate.fidelity import evaluate
 from edgeattn.calibrate.islands import ensure_node_names, find_islands, rules_from_hints
-from edgeattn.calibrate.qdq import QDQConfig, activation_tensors, collect_ranges, insert_qdq
-from edgeattn.calibrate.sensitivity import FLAGS, matching_nodes, select_fallback, switch_graph
+from edgeattn.calibrate.qdq import (
+    QDQConfig,
+    activation_tensors,
+    collect_ranges,
+    insert_qdq,
+)
+from edgeattn.calibrate.sensitivity import (
+    FLAGS,
+    matching_nodes,
+    select_fallback,
+    switch_graph,
+)
 
 RULES = rules_from_hints([])
 
