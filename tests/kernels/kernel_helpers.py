@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from edgeattn.ops import fake_quant
 from edgeattn.tolerances import OP_FP16_ATOL, OP_FP32_ATOL, OP_FP32_RTOL
 
 DTYPES = (torch.float32, torch.float16)
@@ -20,6 +21,15 @@ def randn(
 ) -> torch.Tensor:
     """Seeded standard-normal values, scaled, cast to `dtype`."""
     return (torch.randn(shape, generator=gen) * scale).to(dtype)
+
+
+def quantized(
+    axis: int | None = None, **tensors: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """int8 codes of the named tensors and their max-abs scales (per tensor or per `axis` index)."""
+    scales = {name: fake_quant.symmetric_scale(t, axis) for name, t in tensors.items()}
+    quant = {name: fake_quant.quantize(t, scales[name], axis) for name, t in tensors.items()}
+    return quant, scales
 
 
 def poisoned(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype) -> torch.Tensor:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_helpers import DTYPE_IDS, DTYPES, assert_matches, generator, poisoned, randn
+from kernel_helpers import (
+    DTYPE_IDS,
+    DTYPES,
+    assert_matches,
+    generator,
+    poisoned,
+    quantized,
+    randn,
+)
 
 from edgeattn.ops import fake_quant
 from edgeattn.ops.multi_head_attention import int8_reference
@@ -63,69 +71,26 @@ def test_bias_and_mask(extra, dtype):
         assert torch.count_nonzero(out[0]) == 0
 
 
-def _quantized(q, k, v):
-    scales = {
-        name: fake_quant.symmetric_scale(t, axis=1) for name, t in (("q", q), ("k", k), ("v", v))
-    }
-    quant = {
-        name: fake_quant.quantize(t, scales[name], axis=1)
-        for name, t in (("q", q), ("k", k), ("v", v))
-    }
-    return quant, scales
-
-
 @pytest.mark.parametrize("extra", ["plain", "bias-and-mask"])
 def test_int8_scores_bit_exact_and_output_close(extra):
     q, k, v, bias, mask = _inputs(SHAPES["cross-13-to-11"], torch.float32, extra)
-    quant, scales = _quantized(q, k, v)
+    quant, scales = quantized(q=q, k=k, v=v, axis=1)
     p_scale = torch.full((q.shape[1],), fake_quant.DEFAULT_PROBABILITY_SCALE)
+    args = (*quant.values(), 0.3, *scales.values(), p_scale, bias, mask)
     scores = torch.full((*q.shape[:3], k.shape[2]), -(2**31), dtype=torch.int32)
     out = mha_triton.multi_head_attention_int8(
-        quant["q"],
-        quant["k"],
-        quant["v"],
-        0.3,
-        scales["q"],
-        scales["k"],
-        scales["v"],
-        p_scale,
-        bias,
-        mask,
-        out=poisoned((*q.shape[:3], v.shape[3]), torch.float16),
-        scores=scores,
+        *args, out=poisoned((*q.shape[:3], v.shape[3]), torch.float16), scores=scores
     )
     assert torch.equal(scores, int8_reference.int8_scores(quant["q"], quant["k"]))
-    ref = int8_reference.multi_head_attention_int8(
-        quant["q"],
-        quant["k"],
-        quant["v"],
-        0.3,
-        scales["q"],
-        scales["k"],
-        scales["v"],
-        p_scale,
-        bias,
-        mask,
-    )
-    assert_matches(out, ref, torch.float16)
+    assert_matches(out, int8_reference.multi_head_attention_int8(*args), torch.float16)
 
 
 def test_int8_qk_with_float_v_per_head_scales():
     q, k, v, _, _ = _inputs(SHAPES["dsvt-set-36"], torch.float32, "plain")
-    quant, scales = _quantized(q, k, v)
-    out = mha_triton.multi_head_attention_int8(
-        quant["q"],
-        quant["k"],
-        v,
-        0.3,
-        scales["q"],
-        scales["k"],
-        out=poisoned(v.shape, torch.float32),
-    )
-    ref = int8_reference.multi_head_attention_int8(
-        quant["q"], quant["k"], v, 0.3, scales["q"], scales["k"]
-    )
-    assert_matches(out, ref, torch.float32)
+    quant, scales = quantized(q=q, k=k, axis=1)
+    args = (quant["q"], quant["k"], v, 0.3, scales["q"], scales["k"])
+    out = mha_triton.multi_head_attention_int8(*args, out=poisoned(v.shape, torch.float32))
+    assert_matches(out, int8_reference.multi_head_attention_int8(*args), torch.float32)
 
 
 def test_refusals_explain_the_problem():

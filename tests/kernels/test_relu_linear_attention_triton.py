@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_helpers import DTYPE_IDS, DTYPES, assert_matches, generator, poisoned, randn
+from kernel_helpers import (
+    DTYPE_IDS,
+    DTYPES,
+    assert_matches,
+    generator,
+    poisoned,
+    quantized,
+    randn,
+)
 
-from edgeattn.ops import fake_quant
 from edgeattn.ops.relu_linear_attention import int8_reference
 from edgeattn.ops.relu_linear_attention import triton as lin_triton
 from edgeattn.ops.relu_linear_attention.reference import relu_linear_attention
@@ -43,17 +50,6 @@ def test_fp16_state_stays_fp32():
     torch.testing.assert_close(out.float(), ref, atol=1e-2 * ref.abs().max().item(), rtol=0.0)
 
 
-def _quantized(q, k, v):
-    scales = {
-        name: fake_quant.symmetric_scale(t, axis=1) for name, t in (("q", q), ("k", k), ("v", v))
-    }
-    quant = {
-        name: fake_quant.quantize(t, scales[name], axis=1)
-        for name, t in (("q", q), ("k", k), ("v", v))
-    }
-    return quant, scales
-
-
 @pytest.mark.parametrize("shape", [(2, 2, 143, 32, 32), (1, 3, 7, 5, 3)], ids=["odd-13x11", "tiny"])
 def test_int8_state_bit_exact_and_output_close(shape):
     batch, heads, n, d, dv = shape
@@ -63,43 +59,23 @@ def test_int8_state_bit_exact_and_output_close(shape):
         randn(gen, batch, heads, n, d),
         randn(gen, batch, heads, n, dv),
     )
-    quant, scales = _quantized(q, k, v)
+    quant, scales = quantized(q=q, k=k, v=v, axis=1)
+    args = (*quant.values(), 1e-5, *scales.values())
     state = torch.full((batch, heads, d, dv), -(2**31), dtype=torch.int32)
     out = lin_triton.relu_linear_attention_int8(
-        quant["q"],
-        quant["k"],
-        quant["v"],
-        1e-5,
-        scales["q"],
-        scales["k"],
-        scales["v"],
-        out=poisoned(v.shape, torch.float16),
-        state=state,
+        *args, out=poisoned(v.shape, torch.float16), state=state
     )
     assert torch.equal(state, int8_reference.int8_state(quant["k"], quant["v"]))
-    ref = int8_reference.relu_linear_attention_int8(
-        quant["q"], quant["k"], quant["v"], 1e-5, scales["q"], scales["k"], scales["v"]
-    )
-    assert_matches(out, ref, torch.float16)
+    assert_matches(out, int8_reference.relu_linear_attention_int8(*args), torch.float16)
 
 
 def test_int8_qk_with_float_v():
     gen = generator()
     q, k, v = randn(gen, 1, 4, 49, 16), randn(gen, 1, 4, 49, 16), randn(gen, 1, 4, 49, 16)
-    quant, scales = _quantized(q, k, v)
-    out = lin_triton.relu_linear_attention_int8(
-        quant["q"],
-        quant["k"],
-        v,
-        1e-5,
-        scales["q"],
-        scales["k"],
-        out=poisoned(v.shape, torch.float32),
-    )
-    ref = int8_reference.relu_linear_attention_int8(
-        quant["q"], quant["k"], v, 1e-5, scales["q"], scales["k"]
-    )
-    assert_matches(out, ref, torch.float32)
+    quant, scales = quantized(q=q, k=k, axis=1)
+    args = (quant["q"], quant["k"], v, 1e-5, scales["q"], scales["k"])
+    out = lin_triton.relu_linear_attention_int8(*args, out=poisoned(v.shape, torch.float32))
+    assert_matches(out, int8_reference.relu_linear_attention_int8(*args), torch.float32)
 
 
 def test_refusals_explain_the_problem():

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_helpers import DTYPE_IDS, DTYPES, assert_matches, generator, poisoned, randn
+from kernel_helpers import (
+    DTYPE_IDS,
+    DTYPES,
+    assert_matches,
+    generator,
+    poisoned,
+    quantized,
+    randn,
+)
 
 from edgeattn.errors import UsageError
 from edgeattn.ops import fake_quant
@@ -50,11 +58,7 @@ def test_strided_views_from_fused_qkv():
 def _int8_inputs(batch, dqk, dv, n):
     gen = generator()
     q, k, v = randn(gen, batch, dqk, n), randn(gen, batch, dqk, n), randn(gen, batch, dv, n)
-    scales = {name: fake_quant.symmetric_scale(t) for name, t in (("q", q), ("k", k), ("v", v))}
-    quant = {
-        name: fake_quant.quantize(t, scales[name]) for name, t in (("q", q), ("k", k), ("v", v))
-    }
-    return v, quant, scales
+    return (v, *quantized(q=q, k=k, v=v))
 
 
 @pytest.mark.parametrize("shape", [(2, 16, 48, 49), (1, 5, 3, 7)], ids=["shvit-7x7", "tiny-odd"])
@@ -62,42 +66,21 @@ def test_int8_scores_bit_exact_and_output_close(shape):
     batch, dqk, dv, n = shape
     _, quant, scales = _int8_inputs(batch, dqk, dv, n)
     p_scale = torch.tensor([fake_quant.DEFAULT_PROBABILITY_SCALE])
+    args = (*quant.values(), 0.25, *scales.values(), p_scale)
     scores = torch.full((batch, n, n), -(2**31), dtype=torch.int32)
     out = sha_triton.single_head_attention_int8(
-        quant["q"],
-        quant["k"],
-        quant["v"],
-        0.25,
-        scales["q"],
-        scales["k"],
-        scales["v"],
-        p_scale,
-        out=poisoned((batch, dv, n), torch.float16),
-        scores=scores,
+        *args, out=poisoned((batch, dv, n), torch.float16), scores=scores
     )
     assert torch.equal(scores, int8_reference.int8_scores(quant["q"], quant["k"]))
-    ref = int8_reference.single_head_attention_int8(
-        quant["q"], quant["k"], quant["v"], 0.25, scales["q"], scales["k"], scales["v"], p_scale
-    )
-    assert_matches(out, ref, torch.float16)
+    assert_matches(out, int8_reference.single_head_attention_int8(*args), torch.float16)
 
 
 def test_int8_qk_with_float_v():
     v, quant, scales = _int8_inputs(1, 16, 27, 63)
     v = v.half()
-    out = sha_triton.single_head_attention_int8(
-        quant["q"],
-        quant["k"],
-        v,
-        0.25,
-        scales["q"],
-        scales["k"],
-        out=poisoned(v.shape, torch.float16),
-    )
-    ref = int8_reference.single_head_attention_int8(
-        quant["q"], quant["k"], v, 0.25, scales["q"], scales["k"]
-    )
-    assert_matches(out, ref, torch.float16)
+    args = (quant["q"], quant["k"], v, 0.25, scales["q"], scales["k"])
+    out = sha_triton.single_head_attention_int8(*args, out=poisoned(v.shape, torch.float16))
+    assert_matches(out, int8_reference.single_head_attention_int8(*args), torch.float16)
 
 
 def test_refusals_explain_the_problem():

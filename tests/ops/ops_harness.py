@@ -8,12 +8,23 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
+from hypothesis import HealthCheck, settings
 from torch import nn
 
 from edgeattn.ops import OpDef
 from edgeattn.ops.flavours import export_flavour, run_plugins, run_portable
 
 SEED = 42
+FLAVOURS = ("portable", "plugins")
+FUZZ = settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+"""Hypothesis settings of the portable-decomposition fuzz tests (the dynamic export is a fixture)."""
+
+
+def spec_cases(op_def: OpDef) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The op's spec.yaml cases as {case id: (shapes, attributes)}."""
+    return {c.id: (c.shapes, c.attributes) for c in op_def.spec.cases}
 
 
 def random_inputs(shapes: dict[str, Sequence[int]], seed: int = SEED) -> dict[str, torch.Tensor]:
@@ -130,6 +141,15 @@ class CaseRun:
                 failures.append(f"{case_id}: {error}")
         assert not failures, "\n".join(failures)
 
+    def check_flavour(self, flavour: str) -> None:
+        """Every case matches; the graph is portable, or one plugin node per case."""
+        self.check_all(flavour)
+        model = self.model(flavour)
+        if flavour == "portable":
+            assert_portable_graph(model)
+        else:
+            assert_plugin_nodes(model, self.op_def.name, len(self.cases))
+
 
 def node_kinds(model: onnx.ModelProto) -> set[tuple[str, str]]:
     return {(n.domain, n.op_type) for n in model.graph.node}
@@ -153,6 +173,13 @@ def assert_plugin_nodes(model: onnx.ModelProto, op_type: str, count: int) -> Non
         assert all(a.type in allowed for a in node.attribute)
     leftovers = {n.op_type for n in model.graph.node if n.domain != "edgeattn"}
     assert leftovers <= {"Identity", "Cast", "Reshape", "Unsqueeze", "Squeeze"}, leftovers
+
+
+def check_portable(
+    op_def: OpDef, model: onnx.ModelProto, inputs: dict[str, torch.Tensor], attributes: dict[str, Any]
+) -> None:
+    """The portable `model` run on `inputs` matches the reference."""
+    assert_matches(op_def, run_op(model, "portable", inputs), reference(op_def, inputs, attributes))
 
 
 def export_dynamic(

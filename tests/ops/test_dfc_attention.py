@@ -5,17 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from ops_harness import (
-    CaseRun,
-    assert_matches,
-    assert_plugin_nodes,
-    assert_portable_graph,
+    FLAVOURS,
+    FUZZ,
+    check_portable,
     export_dynamic,
     random_inputs,
-    reference,
-    run_op,
+    spec_cases,
 )
 from torch import nn
 from torch.export import Dim
@@ -24,7 +22,7 @@ from edgeattn.ops import get_op
 from edgeattn.ops.rewrite import fold_conv_bn
 
 OP = get_op("DFCAttention")
-SPEC_CASES = {c.id: (c.shapes, c.attributes) for c in OP.spec.cases}
+SPEC_CASES = spec_cases(OP)
 
 
 def dfc_shapes(channels, gate_hw, features_hw, batch=1, kernel=5):
@@ -87,21 +85,15 @@ def test_nearest_resize_picks_floor_of_scaled_index():
     torch.testing.assert_close(out, attn[:, :, rows][:, :, :, cols])
 
 
-@pytest.fixture(scope="module")
-def cases():
-    return CaseRun(OP, ALL_CASES)
-
-
-@pytest.mark.parametrize("flavour", ["portable", "plugins"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_onnx_flavour_matches_reference_on_every_case(cases, flavour):
     """One export per flavour covers every case; the graph structure is checked on it too."""
-    cases.check_all(flavour)
-    (check_portable_graph if flavour == "portable" else check_plugin_graph)(cases)
+    cases.check_flavour(flavour)
+    if flavour == "portable":
+        check_nearest_resizes(cases.model("portable"))
 
 
-def check_portable_graph(cases):
-    model = cases.model("portable")
-    assert_portable_graph(model)
+def check_nearest_resizes(model):
     resizes = [n for n in model.graph.node if n.op_type == "Resize"]
     assert len(resizes) == len(ALL_CASES)
     for node in resizes:
@@ -109,10 +101,6 @@ def check_portable_graph(cases):
         assert attributes["mode"] == "nearest"
         assert attributes["coordinate_transformation_mode"] == "asymmetric"
         assert attributes["nearest_mode"] == "floor"
-
-
-def check_plugin_graph(cases):
-    assert_plugin_nodes(cases.model("plugins"), "DFCAttention", len(ALL_CASES))
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +114,7 @@ def dynamic_portable():
     return export_dynamic(OP, random_inputs(shapes), {}, dims)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(
     batch=st.integers(1, 3),
     height=st.integers(2, 60),
@@ -135,6 +123,4 @@ def dynamic_portable():
 )
 def test_fuzz_portable_decomposition(dynamic_portable, batch, height, width, seed):
     shapes = dfc_shapes(5, (max(2, height // 2), max(2, width // 2)), (height, width), batch=batch)
-    inputs = random_inputs(shapes, seed)
-    actual = run_op(dynamic_portable, "portable", inputs)
-    assert_matches(OP, actual, reference(OP, inputs, {}))
+    check_portable(OP, dynamic_portable, random_inputs(shapes, seed), {})

@@ -7,18 +7,21 @@ import onnx
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from ops_harness import (
+    FLAVOURS,
+    FUZZ,
     CaseRun,
-    assert_matches,
     assert_plugin_nodes,
     assert_portable_graph,
+    check_portable,
     export_dynamic,
     export_op,
     random_inputs,
     reference,
     run_op,
+    spec_cases,
 )
 from torch.export import Dim
 
@@ -29,7 +32,7 @@ from edgeattn.ops.large_kernel_attention.rewrite import EdgeLKA
 from edgeattn.tolerances import OP_FP16_ATOL
 
 OP = get_op("LargeKernelAttention")
-SPEC_CASES = {c.id: (c.shapes, c.attributes) for c in OP.spec.cases}
+SPEC_CASES = spec_cases(OP)
 
 
 def lka_shapes(channels, height, width, batch=1, k0=5, k1=7):
@@ -126,7 +129,7 @@ def cases():
     return CaseRun(OP, ALL_CASES, overrides=weights)
 
 
-@pytest.mark.parametrize("flavour", ["portable", "plugins"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("case_id", ALL_CASES)
 def test_onnx_flavour_matches_reference(cases, case_id, flavour):
     cases.check(case_id, flavour)
@@ -155,7 +158,7 @@ def test_plugin_graph_has_one_node_per_call(cases):
         assert values["dilation"] == attributes["dilation"] and len(node.input) == 5
 
 
-@pytest.mark.parametrize("flavour", ["portable", "plugins"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_export_is_byte_identical_twice(flavour):
     shapes, attributes = ODD_CASES["c12-13x11"]
     inputs = lka_inputs(shapes)
@@ -178,7 +181,7 @@ def dynamic_portable():
     return export_dynamic(OP, lka_inputs(lka_shapes(5, 13, 11, batch=2)), {"dilation": 3}, dims)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(
     batch=st.integers(1, 3),
     height=st.integers(1, 40),
@@ -187,5 +190,4 @@ def dynamic_portable():
 )
 def test_fuzz_portable_decomposition(dynamic_portable, batch, height, width, seed):
     inputs = lka_inputs(lka_shapes(5, height, width, batch=batch), seed)
-    actual = run_op(dynamic_portable, "portable", inputs)
-    assert_matches(OP, actual, reference(OP, inputs, {"dilation": 3}))
+    check_portable(OP, dynamic_portable, inputs, {"dilation": 3})

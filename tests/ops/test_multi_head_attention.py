@@ -5,24 +5,24 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from ops_harness import (
+    FLAVOURS,
+    FUZZ,
     CaseRun,
-    assert_matches,
-    assert_plugin_nodes,
-    assert_portable_graph,
+    check_portable,
     export_dynamic,
     random_inputs,
     reference,
-    run_op,
+    spec_cases,
 )
 from torch.export import Dim
 
 from edgeattn.ops import get_op
 
 OP = get_op("MultiHeadAttention")
-SPEC_CASES = {c.id: (c.shapes, c.attributes) for c in OP.spec.cases}
+SPEC_CASES = spec_cases(OP)
 ODD_CASES = {
     "7x7-tokens-bias-per-head": (
         {"q": [2, 3, 49, 16], "k": [2, 3, 49, 16], "v": [2, 3, 49, 24], "attn_bias": [3, 49, 49]},
@@ -95,20 +95,15 @@ def cases():
     return CaseRun(OP, ALL_CASES, overrides={"all-keys-masked": {"key_mask": NO_VALID_KEY}})
 
 
-@pytest.mark.parametrize("flavour", ["portable", "plugins"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_onnx_flavour_matches_reference_on_every_case(cases, flavour):
     """One export per flavour covers every case; the graph structure is checked on it too."""
-    cases.check_all(flavour)
-    (check_portable_graph if flavour == "portable" else check_plugin_graph)(cases)
+    cases.check_flavour(flavour)
+    if flavour == "plugins":
+        check_plugin_attributes(cases.model("plugins"))
 
 
-def check_portable_graph(cases):
-    assert_portable_graph(cases.model("portable"))
-
-
-def check_plugin_graph(cases):
-    model = cases.model("plugins")
-    assert_plugin_nodes(model, "MultiHeadAttention", len(ALL_CASES))
+def check_plugin_attributes(model):
     for node, (shapes, attributes) in zip(model.graph.node, ALL_CASES.values(), strict=False):
         values = {a.name: a for a in node.attribute}
         assert values["num_heads"].i == shapes["q"][1]
@@ -132,7 +127,7 @@ def dynamic_portable():
     return export_dynamic(OP, random_inputs(shapes), {"scale": 0.3}, dims)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(
     batch=st.integers(1, 4),
     queries=st.integers(2, 260),
@@ -146,6 +141,4 @@ def test_fuzz_portable_decomposition(dynamic_portable, batch, queries, keys, see
         "v": [batch, 2, keys, 8],
         "key_mask": [batch, keys],
     }
-    inputs = random_inputs(shapes, seed)
-    actual = run_op(dynamic_portable, "portable", inputs)
-    assert_matches(OP, actual, reference(OP, inputs, {"scale": 0.3}))
+    check_portable(OP, dynamic_portable, random_inputs(shapes, seed), {"scale": 0.3})

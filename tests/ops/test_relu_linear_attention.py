@@ -5,24 +5,23 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from ops_harness import (
-    CaseRun,
-    assert_matches,
-    assert_plugin_nodes,
-    assert_portable_graph,
+    FLAVOURS,
+    FUZZ,
+    check_portable,
     export_dynamic,
     random_inputs,
     reference,
-    run_op,
+    spec_cases,
 )
 from torch.export import Dim
 
 from edgeattn.ops import get_op
 
 OP = get_op("ReLULinearAttention")
-SPEC_CASES = {c.id: (c.shapes, c.attributes) for c in OP.spec.cases}
+SPEC_CASES = spec_cases(OP)
 ODD_CASES = {
     "7x7-tokens": ({"q": [2, 3, 49, 16], "k": [2, 3, 49, 16], "v": [2, 3, 49, 16]}, {"eps": 1e-5}),
     "13x11-tokens": ({"q": [1, 4, 143, 8], "k": [1, 4, 143, 8], "v": [1, 4, 143, 12]}, {"eps": 1e-5}),
@@ -63,24 +62,10 @@ def test_zero_keys_give_zero_output_not_nan():
     assert torch.equal(out, torch.zeros_like(out))
 
 
-@pytest.fixture(scope="module")
-def cases():
-    return CaseRun(OP, ALL_CASES)
-
-
-@pytest.mark.parametrize("flavour", ["portable", "plugins"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_onnx_flavour_matches_reference_on_every_case(cases, flavour):
     """One export per flavour covers every case; the graph structure is checked on it too."""
-    cases.check_all(flavour)
-    (check_portable_graph if flavour == "portable" else check_plugin_graph)(cases)
-
-
-def check_portable_graph(cases):
-    assert_portable_graph(cases.model("portable"))
-
-
-def check_plugin_graph(cases):
-    assert_plugin_nodes(cases.model("plugins"), "ReLULinearAttention", len(ALL_CASES))
+    cases.check_flavour(flavour)
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +76,8 @@ def dynamic_portable():
     return export_dynamic(OP, random_inputs(shapes), {"eps": 1e-5}, dims)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(batch=st.integers(1, 4), tokens=st.integers(2, 300), seed=st.integers(0, 2**16))
 def test_fuzz_portable_decomposition(dynamic_portable, batch, tokens, seed):
     shapes = {name: [batch, 3, tokens, 8] for name in ("q", "k", "v")}
-    inputs = random_inputs(shapes, seed)
-    actual = run_op(dynamic_portable, "portable", inputs)
-    assert_matches(OP, actual, reference(OP, inputs, {"eps": 1e-5}))
+    check_portable(OP, dynamic_portable, random_inputs(shapes, seed), {"eps": 1e-5})

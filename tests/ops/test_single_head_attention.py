@@ -5,24 +5,23 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from ops_harness import (
-    CaseRun,
-    assert_matches,
-    assert_plugin_nodes,
-    assert_portable_graph,
+    FLAVOURS,
+    FUZZ,
+    check_portable,
     export_dynamic,
     random_inputs,
     reference,
-    run_op,
+    spec_cases,
 )
 from torch.export import Dim
 
 from edgeattn.ops import get_op
 
 OP = get_op("SingleHeadAttention")
-SPEC_CASES = {c.id: (c.shapes, c.attributes) for c in OP.spec.cases}
+SPEC_CASES = spec_cases(OP)
 ODD_CASES = {
     "7x7-tokens": ({"q": [2, 16, 49], "k": [2, 16, 49], "v": [2, 20, 49]}, {"scale": 0.25}),
     "13x11-tokens": ({"q": [1, 16, 143], "k": [1, 16, 143], "v": [1, 75, 143]}, {"scale": 0.25}),
@@ -50,24 +49,10 @@ def test_reference_keeps_fp16_dtype_and_computes_in_fp32():
     torch.testing.assert_close(out.float(), expected, atol=1e-3, rtol=1e-3)
 
 
-@pytest.fixture(scope="module")
-def cases():
-    return CaseRun(OP, ALL_CASES)
-
-
-@pytest.mark.parametrize("flavour", ["portable", "plugins"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_onnx_flavour_matches_reference_on_every_case(cases, flavour):
     """One export per flavour covers every case; the graph structure is checked on it too."""
-    cases.check_all(flavour)
-    (check_portable_graph if flavour == "portable" else check_plugin_graph)(cases)
-
-
-def check_portable_graph(cases):
-    assert_portable_graph(cases.model("portable"))
-
-
-def check_plugin_graph(cases):
-    assert_plugin_nodes(cases.model("plugins"), "SingleHeadAttention", len(ALL_CASES))
+    cases.check_flavour(flavour)
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +63,8 @@ def dynamic_portable():
     return export_dynamic(OP, random_inputs(shapes), {"scale": 0.25}, dims)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(batch=st.integers(1, 4), tokens=st.integers(2, 300), seed=st.integers(0, 2**16))
 def test_fuzz_portable_decomposition(dynamic_portable, batch, tokens, seed):
     shapes = {"q": [batch, 16, tokens], "k": [batch, 16, tokens], "v": [batch, 24, tokens]}
-    inputs = random_inputs(shapes, seed)
-    actual = run_op(dynamic_portable, "portable", inputs)
-    assert_matches(OP, actual, reference(OP, inputs, {"scale": 0.25}))
+    check_portable(OP, dynamic_portable, random_inputs(shapes, seed), {"scale": 0.25})

@@ -23,7 +23,8 @@ from edgeattn.kernels.runtime import (
     block,
     device_refusal,
     dtype_refusal,
-    raise_refusal,
+    raise_if_refused,
+    verdict,
 )
 
 
@@ -148,12 +149,11 @@ def can_run(
 ) -> tuple[bool, str]:
     """Whether the fused kernel accepts these inputs, and why not."""
     tensors = {"gate": gate, "w_h": w_h, "b_h": b_h, "w_v": w_v, "b_v": b_v, "features": features}
-    reason = (
+    return verdict(
         _shape_refusal(gate, w_h, b_h, w_v, b_v, features)
         or dtype_refusal(tensors, FLOAT_DTYPES)
         or device_refusal(tensors.values(), dfc_attention_kernel)
     )
-    return (not reason, reason or "ok")
 
 
 def nearest_scale(in_size: int, out_size: int) -> float:
@@ -171,8 +171,7 @@ def dfc_attention(
     out: Tensor | None = None,
 ) -> Tensor:
     """features * nearest_resize(sigmoid(dw_v(dw_h(gate))), (H, W)), fused; features' dtype."""
-    ok, reason = can_run(gate, w_h, b_h, w_v, b_v, features)
-    raise_refusal("DFCAttention", "" if ok else reason)
+    raise_if_refused("DFCAttention", can_run(gate, w_h, b_h, w_v, b_v, features))
     out = torch.empty_like(features) if out is None else out
     batch, channels, gh, gw = gate.shape
     oh, ow = features.shape[2:]

@@ -22,7 +22,8 @@ from edgeattn.kernels.runtime import (
     block,
     device_refusal,
     dtype_refusal,
-    raise_refusal,
+    raise_if_refused,
+    verdict,
 )
 
 BAND_ROWS = 16
@@ -160,12 +161,11 @@ def can_run(
 ) -> tuple[bool, str]:
     """Whether the fused kernel accepts these inputs, and why not."""
     tensors = {"x": x, "w0": w0, "b0": b0, "w1": w1, "b1": b1}
-    reason = (
+    return verdict(
         _shape_refusal(x, w0, b0, w1, b1, dilation)
         or dtype_refusal(tensors, FLOAT_DTYPES)
         or device_refusal(tensors.values(), large_kernel_attention_kernel)
     )
-    return (not reason, reason or "ok")
 
 
 def large_kernel_attention(
@@ -178,8 +178,7 @@ def large_kernel_attention(
     out: Tensor | None = None,
 ) -> Tensor:
     """dw(w1, dilation)(dw(w0)(x)) with zero 'same' padding, fused; x [B, C, H, W], x's dtype."""
-    ok, reason = can_run(x, w0, b0, w1, b1, dilation)
-    raise_refusal("LargeKernelAttention", "" if ok else reason)
+    raise_if_refused("LargeKernelAttention", can_run(x, w0, b0, w1, b1, dilation))
     out = torch.empty_like(x) if out is None else out
     batch, channels, height, width = x.shape
     band, bands = _bands(height)

@@ -18,11 +18,12 @@ from edgeattn.kernels.attention import (
     attention_int8_kernel,
 )
 from edgeattn.kernels.runtime import (
-    FLOAT_DTYPES,
     device_refusal,
-    dtype_refusal,
+    float_qkv_refusal,
     int8_attention_refusal,
-    raise_refusal,
+    int8_output,
+    raise_if_refused,
+    verdict,
 )
 
 
@@ -54,10 +55,6 @@ def _shape_refusal(
     return ""
 
 
-def _optional(*tensors: Tensor | None) -> tuple[Tensor, ...]:
-    return tuple(t for t in tensors if t is not None)
-
-
 def can_run(
     q: Tensor,
     k: Tensor,
@@ -67,14 +64,11 @@ def can_run(
     key_mask: Tensor | None = None,
 ) -> tuple[bool, str]:
     """Whether the fp32/fp16 kernel accepts these inputs, and why not."""
-    named = {"q": q, "k": k, "v": v, **({"attn_bias": attn_bias} if attn_bias is not None else {})}
-    reason = (
+    return verdict(
         _shape_refusal(q, k, v, attn_bias, key_mask)
-        or dtype_refusal(named, FLOAT_DTYPES)
-        or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
-        or device_refusal((q, k, v, *_optional(attn_bias, key_mask)), attention_fwd_kernel)
+        or float_qkv_refusal(q, k, v, attn_bias=attn_bias)
+        or device_refusal((q, k, v, attn_bias, key_mask), attention_fwd_kernel)
     )
-    return (not reason, reason or "ok")
 
 
 def multi_head_attention(
@@ -87,8 +81,7 @@ def multi_head_attention(
     out: Tensor | None = None,
 ) -> Tensor:
     """Per-head softmax attention; q [B,H,N,D], k [B,H,M,D], v [B,H,M,Dv] -> [B,H,N,Dv]."""
-    ok, reason = can_run(q, k, v, scale, attn_bias, key_mask)
-    raise_refusal("MultiHeadAttention", "" if ok else reason)
+    raise_if_refused("MultiHeadAttention", can_run(q, k, v, scale, attn_bias, key_mask))
     if out is None:
         out = torch.empty((*q.shape[:3], v.shape[3]), dtype=v.dtype, device=v.device)
     return attention_forward(q, k, v, out, scale, attn_bias, key_mask)
@@ -107,19 +100,12 @@ def can_run_int8(
     key_mask: Tensor | None = None,
 ) -> tuple[bool, str]:
     """Whether the INT8 kernel accepts these inputs, and why not."""
-    reason = (
+    scales = {"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale, "p_scale": p_scale}
+    return verdict(
         _shape_refusal(q, k, v, attn_bias, key_mask)
-        or int8_attention_refusal(
-            q, k, v, {"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale, "p_scale": p_scale},
-            q.shape[1] if q.dim() == 4 else 1, FLOAT_DTYPES,
-        )
-        or device_refusal((q, k, v, *_optional(attn_bias, key_mask)), attention_int8_kernel)
+        or int8_attention_refusal(q, k, v, scales, q.shape[1])
+        or device_refusal((q, k, v, attn_bias, key_mask), attention_int8_kernel)
     )
-    return (not reason, reason or "ok")
-
-
-def _per_head(scale: Tensor | None, heads: int) -> Tensor | None:
-    return None if scale is None else scale.reshape(-1).expand(heads).contiguous()
 
 
 def multi_head_attention_int8(
@@ -141,25 +127,11 @@ def multi_head_attention_int8(
     Output is float16 for int8 v, else v's dtype. `scores` ([B, H, N, M] int32) receives the
     int32 Q.K^T accumulators when given.
     """
-    ok, reason = can_run_int8(
-        q, k, v, scale, q_scale, k_scale, v_scale, p_scale, attn_bias, key_mask
+    raise_if_refused(
+        "MultiHeadAttention INT8",
+        can_run_int8(q, k, v, scale, q_scale, k_scale, v_scale, p_scale, attn_bias, key_mask),
     )
-    raise_refusal("MultiHeadAttention INT8", "" if ok else reason)
-    heads = q.shape[1]
-    if out is None:
-        dtype = torch.float16 if v.dtype == torch.int8 else v.dtype
-        out = torch.empty((*q.shape[:3], v.shape[3]), dtype=dtype, device=v.device)
+    out = int8_output(v, (*q.shape[:3], v.shape[3])) if out is None else out
     return attention_int8_forward(
-        q,
-        k,
-        v,
-        out,
-        scale,
-        _per_head(q_scale, heads),
-        _per_head(k_scale, heads),
-        _per_head(v_scale, heads),
-        _per_head(p_scale, heads),
-        attn_bias,
-        key_mask,
-        scores,
+        q, k, v, out, scale, q_scale, k_scale, v_scale, p_scale, attn_bias, key_mask, scores
     )

@@ -18,7 +18,11 @@ from edgeattn.kernels.runtime import (
     block,
     device_refusal,
     dtype_refusal,
-    raise_refusal,
+    float_qkv_refusal,
+    int8_output,
+    per_head,
+    raise_if_refused,
+    verdict,
 )
 
 MAX_HEAD_DIM = 256
@@ -196,21 +200,18 @@ def _launch(
 
 def can_run(q: Tensor, k: Tensor, v: Tensor, eps: float) -> tuple[bool, str]:
     """Whether the fp32/fp16 kernel accepts these inputs, and why not."""
-    reason = (
+    return verdict(
         _shape_refusal(q, k, v)
-        or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
-        or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
+        or float_qkv_refusal(q, k, v)
         or device_refusal((q, k, v), relu_linear_attention_kernel)
     )
-    return (not reason, reason or "ok")
 
 
 def relu_linear_attention(
     q: Tensor, k: Tensor, v: Tensor, eps: float, out: Tensor | None = None
 ) -> Tensor:
     """relu(q)(relu(k)^T v) / (relu(q)(relu(k)^T 1) + eps); q, k [B,H,N,D], v [B,H,N,Dv]."""
-    ok, reason = can_run(q, k, v, eps)
-    raise_refusal("ReLULinearAttention", "" if ok else reason)
+    raise_if_refused("ReLULinearAttention", can_run(q, k, v, eps))
     out = torch.empty_like(v) if out is None else out
     return _launch(q, k, v, out, eps, None, None)
 
@@ -226,7 +227,7 @@ def can_run_int8(
 ) -> tuple[bool, str]:
     """Whether the INT8 kernel accepts these inputs, and why not."""
     heads = q.shape[1] if q.dim() == 4 else 1
-    reason = (
+    return verdict(
         _shape_refusal(q, k, v)
         or dtype_refusal({"q": q, "k": k}, (torch.int8,))
         or dtype_refusal({"v": v}, (torch.int8, *FLOAT_DTYPES))
@@ -244,7 +245,6 @@ def can_run_int8(
         )
         or device_refusal((q, k, v), relu_linear_attention_kernel)
     )
-    return (not reason, reason or "ok")
 
 
 def relu_linear_attention_int8(
@@ -264,14 +264,10 @@ def relu_linear_attention_int8(
     the dequantized state, normaliser and division are fp32. Output: float16 for int8 v, else
     v's dtype.
     """
-    ok, reason = can_run_int8(q, k, v, eps, q_scale, k_scale, v_scale)
-    raise_refusal("ReLULinearAttention INT8", "" if ok else reason)
-    heads = q.shape[1]
-    if out is None:
-        dtype = torch.float16 if v.dtype == torch.int8 else v.dtype
-        out = torch.empty(v.shape, dtype=dtype, device=v.device)
-    scales = tuple(
-        s.reshape(-1).expand(heads).contiguous()
-        for s in (q_scale, k_scale, v_scale if v_scale is not None else q_scale)
+    raise_if_refused(
+        "ReLULinearAttention INT8", can_run_int8(q, k, v, eps, q_scale, k_scale, v_scale)
     )
+    out = int8_output(v, v.shape) if out is None else out
+    v_scale = v_scale if v_scale is not None else q_scale
+    scales = tuple(per_head(s, q.shape[1]) for s in (q_scale, k_scale, v_scale))
     return _launch(q, k, v, out, eps, scales, state if v.dtype == torch.int8 else None)

@@ -15,11 +15,12 @@ import triton.language as tl
 from torch import Tensor
 
 from edgeattn.kernels.runtime import (
-    FLOAT_DTYPES,
     block,
     device_refusal,
-    dtype_refusal,
+    float_qkv_refusal,
+    raise_if_refused,
     raise_refusal,
+    verdict,
 )
 
 INDEX_DTYPES = (torch.int32, torch.int64)
@@ -136,13 +137,11 @@ def can_run(
     scale: float,
 ) -> tuple[bool, str]:
     """Whether the fused kernel accepts these inputs, and why not (index values: at launch)."""
-    reason = (
+    return verdict(
         _shape_refusal(q, k, v, set_inds, set_valid, voxel_slot, num_heads)
-        or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
-        or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
+        or float_qkv_refusal(q, k, v)
         or device_refusal((q, k, v, set_inds, set_valid, voxel_slot), set_attention_kernel)
     )
-    return (not reason, reason or "ok")
 
 
 def _index_refusal(n: int, set_inds: Tensor, voxel_slot: Tensor) -> str:
@@ -169,8 +168,9 @@ def set_attention(
     Index values are range-checked before launch (one device sync), so bad partitions raise
     instead of reading out of bounds.
     """
-    ok, reason = can_run(q, k, v, set_inds, set_valid, voxel_slot, num_heads, scale)
-    raise_refusal("SetAttention", "" if ok else reason)
+    raise_if_refused(
+        "SetAttention", can_run(q, k, v, set_inds, set_valid, voxel_slot, num_heads, scale)
+    )
     raise_refusal("SetAttention", _index_refusal(q.shape[0], set_inds, voxel_slot))
     n, channels = q.shape
     head_dim = channels // int(num_heads)

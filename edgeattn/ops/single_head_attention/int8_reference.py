@@ -1,16 +1,20 @@
-"""INT8 reference for SingleHeadAttention: the fp32 math with the kernels' fake quantization."""
+"""INT8 reference for SingleHeadAttention: the MultiHeadAttention INT8 reference on one head."""
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from edgeattn.ops.fake_quant import dequantize, integer_matmul, quantize_probabilities
+from edgeattn.ops.fake_quant import integer_matmul
+from edgeattn.ops.multi_head_attention import int8_reference as mha_int8_reference
 
 
 def int8_scores(q: Tensor, k: Tensor) -> Tensor:
     """Exact int32 q^T k accumulators of int8 q, k [B, Dqk, N] -> [B, N, N]."""
     return integer_matmul(q.transpose(-2, -1), k)
+
+
+def _one_head(x: Tensor) -> Tensor:
+    return x.transpose(1, 2).unsqueeze(1)
 
 
 def single_head_attention_int8(
@@ -27,11 +31,7 @@ def single_head_attention_int8(
 
     Returns fp32 [B, Dv, N].
     """
-    scores = int8_scores(q, k).float() * (
-        q_scale.float().reshape(()) * k_scale.float().reshape(()) * scale
+    out = mha_int8_reference.multi_head_attention_int8(
+        _one_head(q), _one_head(k), _one_head(v), scale, q_scale, k_scale, v_scale, p_scale
     )
-    attn = torch.softmax(scores, dim=-1)
-    if v.dtype == torch.int8:
-        attn = dequantize(quantize_probabilities(attn, p_scale), p_scale)
-        v = dequantize(v, v_scale)
-    return torch.matmul(v.float(), attn.transpose(-2, -1))
+    return out.squeeze(1).transpose(-2, -1)

@@ -17,11 +17,12 @@ from edgeattn.kernels.attention import (
     attention_int8_kernel,
 )
 from edgeattn.kernels.runtime import (
-    FLOAT_DTYPES,
     device_refusal,
-    dtype_refusal,
+    float_qkv_refusal,
     int8_attention_refusal,
-    raise_refusal,
+    int8_output,
+    raise_if_refused,
+    verdict,
 )
 
 
@@ -45,21 +46,18 @@ def _shape_refusal(q: Tensor, k: Tensor, v: Tensor) -> str:
 
 def can_run(q: Tensor, k: Tensor, v: Tensor, scale: float) -> tuple[bool, str]:
     """Whether the fp32/fp16 kernel accepts these inputs, and why not."""
-    reason = (
+    return verdict(
         _shape_refusal(q, k, v)
-        or dtype_refusal({"q": q, "k": k, "v": v}, FLOAT_DTYPES)
-        or ("" if q.dtype == k.dtype == v.dtype else "q, k and v must share one dtype")
+        or float_qkv_refusal(q, k, v)
         or device_refusal((q, k, v), attention_fwd_kernel)
     )
-    return (not reason, reason or "ok")
 
 
 def single_head_attention(
     q: Tensor, k: Tensor, v: Tensor, scale: float, out: Tensor | None = None
 ) -> Tensor:
     """softmax(scale * q^T k) applied to v; q, k [B, Dqk, N], v [B, Dv, N] -> [B, Dv, N]."""
-    ok, reason = can_run(q, k, v, scale)
-    raise_refusal("SingleHeadAttention", "" if ok else reason)
+    raise_if_refused("SingleHeadAttention", can_run(q, k, v, scale))
     out = torch.empty_like(v) if out is None else out
     attention_forward(_head_view(q), _head_view(k), _head_view(v), _head_view(out), scale)
     return out
@@ -76,15 +74,12 @@ def can_run_int8(
     p_scale: Tensor | None = None,
 ) -> tuple[bool, str]:
     """Whether the INT8 kernel accepts these inputs, and why not."""
-    reason = (
+    scales = {"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale, "p_scale": p_scale}
+    return verdict(
         _shape_refusal(q, k, v)
-        or int8_attention_refusal(
-            q, k, v, {"q_scale": q_scale, "k_scale": k_scale, "v_scale": v_scale, "p_scale": p_scale}, 1,
-            FLOAT_DTYPES,
-        )
+        or int8_attention_refusal(q, k, v, scales, 1)
         or device_refusal((q, k, v), attention_int8_kernel)
     )
-    return (not reason, reason or "ok")
 
 
 def single_head_attention_int8(
@@ -104,21 +99,20 @@ def single_head_attention_int8(
     Output is float16 for int8 v, else v's dtype. `scores` ([B, N, N] int32) receives the
     int32 q^T k accumulators when given.
     """
-    ok, reason = can_run_int8(q, k, v, scale, q_scale, k_scale, v_scale, p_scale)
-    raise_refusal("SingleHeadAttention INT8", "" if ok else reason)
-    if out is None:
-        dtype = torch.float16 if v.dtype == torch.int8 else v.dtype
-        out = torch.empty(v.shape, dtype=dtype, device=v.device)
+    raise_if_refused(
+        "SingleHeadAttention INT8", can_run_int8(q, k, v, scale, q_scale, k_scale, v_scale, p_scale)
+    )
+    out = int8_output(v, v.shape) if out is None else out
     attention_int8_forward(
         _head_view(q),
         _head_view(k),
         _head_view(v),
         _head_view(out),
         scale,
-        q_scale.reshape(1),
-        k_scale.reshape(1),
-        None if v_scale is None else v_scale.reshape(1),
-        None if p_scale is None else p_scale.reshape(1),
+        q_scale,
+        k_scale,
+        v_scale,
+        p_scale,
         scores=None if scores is None else scores.unsqueeze(1),
     )
     return out
