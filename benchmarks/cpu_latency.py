@@ -48,8 +48,22 @@ def time_calls(fn, warmup: int, iters: int) -> list[float]:
     return samples
 
 
+def interleaved(calls: dict, warmup: int, iters: int, rounds: int = 5) -> dict[str, list[float]]:
+    """Time every variant in alternating rounds, so that drift in machine load hits all of them alike."""
+    samples: dict[str, list[float]] = {label: [] for label in calls}
+    for label, fn in calls.items():
+        time_calls(fn, warmup, 0)
+    for _ in range(rounds):
+        for label, fn in calls.items():
+            samples[label] += time_calls(fn, 0, max(1, iters // rounds))
+    return samples
+
+
 def ort_session(path: Path, threads: int) -> ort.InferenceSession:
+    """A CPU session whose idle worker threads sleep: several sessions are alive while variants alternate,
+    and spinning threads of one would steal the cores of the next."""
     options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -77,15 +91,14 @@ def bench_model(name: str, threads: int, warmup: int, iters: int, work: Path, in
                 "plain_export_torchscript": plain_legacy}
     if int8:
         variants["edgeattn_int8"] = bundle.path / "model.int8.onnx"
-    medians, samples = {}, {}
+    calls = {}
     for label, path in variants.items():
         session = ort_session(path, threads)
-        input_name = session.get_inputs()[0].name
-        data = {input_name: feeds["image"]}
-        samples[label] = time_calls(lambda: session.run(None, data), warmup, iters)
+        data = {session.get_inputs()[0].name: feeds["image"]}
+        calls[label] = lambda session=session, data=data: session.run(None, data)
     torch.set_num_threads(threads)
-    with torch.no_grad():
-        samples["torch_eager"] = time_calls(lambda: model(x), warmup, iters)
+    calls["torch_eager"] = torch.no_grad()(lambda: model(x))
+    samples = interleaved(calls, warmup, iters)
     medians = {label: statistics.median(values) for label, values in samples.items()}
     extra = {}
     if int8:
@@ -128,7 +141,8 @@ def main() -> None:
         "device": {"cpu": cpu, "threads": args.threads, "machine": platform.machine()},
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__, "edgeattn": edgeattn.__version__},
         "protocol": f"batch 1, ORT CPUExecutionProvider intra_op={args.threads}, torch.set_num_threads({args.threads}), "
-                    f"{args.warmup} warm-up + {args.iters} timed runs, median",
+                    f"{args.warmup} warm-up + {args.iters} timed runs in 5 interleaved rounds, median; "
+                    "int8_cpu_gate holds the gate's own back-to-back fp32/INT8 measurements",
         "results": results,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
