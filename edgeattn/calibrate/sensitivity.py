@@ -2,10 +2,11 @@
 
 One graph answers every question: each quantized node i runs on its quantized and on its original
 inputs and outputs `fp32 + flags[i] * (int8 - fp32)`, so a single ONNX Runtime session runs any mix of
-INT8 and fp32 nodes by changing the 0/1 `flags` input (fp32 where a flag is 0, up to kernel rounding). The ranking quantizes one node at a time and measures the
-logit damage (1 - cosine against fp32); the fallback then keeps the k worst nodes in higher precision,
-with k the smallest count (binary search) that brings the whole graph to the target cosine on the
-calibration inputs. Fidelity is reported separately on held-out inputs.
+INT8 and fp32 nodes by changing the 0/1 `flags` input (fp32 where a flag is 0, up to kernel rounding).
+The ranking quantizes one node at a time and measures the logit damage (1 - cosine against fp32); the
+fallback then keeps the k worst nodes in higher precision, with k the smallest count (binary search)
+that brings the whole graph to the target cosine on the calibration inputs. Fidelity is reported
+separately on held-out inputs.
 
 On TensorRT a node without Q/DQ runs in fp16 (TRT 10 with `--fp16`) or in its ONNX type (strongly typed);
 on ORT CPU it runs in fp32.
