@@ -30,17 +30,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+from int8_models import load_benchmark_model
 from rich.console import Console
 from rich.table import Table
 
-from edgeattn.backbones import create_model, get_spec
 from edgeattn.calibrate.data import sample_photos
 from edgeattn.calibrate.fidelity import evaluate
 from edgeattn.errors import EdgeattnError
 from edgeattn.exporters.bundle import json_safe
-from edgeattn.exporters.onnx import export_onnx, save_onnx
-from edgeattn.ops import translation_table
-from edgeattn.ops.rewrite import rewrite_model
 
 MODELS = ("shvit_s4", "lowformer_b1", "efficientvit_b1", "efficientvit_m4", "ghostnetv2_100", "van_b0")
 RESULTS = Path(__file__).parent / "results"
@@ -114,32 +111,16 @@ def fidelity_summary(report) -> dict:
         "one_minus_cos": 1.0 - data["cosine"], "worst_layers": data["worst_layers"][:3]}
 
 
-def _stride_multiple(size: int, stride: int) -> int:
-    return max(stride, size // stride * stride)
-
-
-def _export_fp32(model, spec, resolution: int, path: Path) -> onnx.ModelProto:
-    rewritten, _ = rewrite_model(model)
-    proto = export_onnx(rewritten, (torch.zeros(1, 3, resolution, resolution),), opset=spec.opset,
-                        input_names=["image"], output_names=["logits"],
-                        translation_table=translation_table("portable"))
-    save_onnx(proto, path)
-    return proto
-
-
 def run_model(name: str, python: Path, args) -> dict:
     """Export, quantize with ModelOpt, evaluate one model; a ModelOpt failure is recorded, not raised."""
-    spec = get_spec(name)
-    checkpoint = args.checkpoints / f"{name}.pth" if args.checkpoints else None
-    if checkpoint is not None and not checkpoint.is_file():
-        return {"model": name, "skipped": f"no checkpoint {checkpoint}"}
-    model, weights = create_model(spec, checkpoint=checkpoint, seed=args.seed)
-    resolution = _stride_multiple(args.resolution or spec.resolution, spec.stride)
-    record: dict = {"model": name, "weights": weights.model_dump(exclude_none=True), "resolution": resolution}
+    loaded = load_benchmark_model(name, args.checkpoints, args.seed, args.resolution)
+    if isinstance(loaded, str):
+        return {"model": name, "skipped": loaded}
+    spec, resolution, record = loaded.spec, loaded.resolution, loaded.record()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        fp32 = _export_fp32(model, spec, resolution, folder / "model.onnx")
+        fp32 = loaded.export_portable(folder / "model.onnx")
         calib = sample_photos(spec, args.calib_count, 8, resolution, seed=args.seed)
         held_out = sample_photos(spec, args.eval_count, 8, resolution, seed=args.seed + 1000)
         np.save(folder / "calib.npy", np.concatenate(calib.batches).astype(np.float32))

@@ -10,7 +10,6 @@ models load those weights; otherwise they are random-init, where only cos/SQNR/K
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import platform
 import tempfile
@@ -21,19 +20,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+from int8_models import load_benchmark_model
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from edgeattn.backbones import create_model, get_spec
 from edgeattn.calibrate.data import sample_photos
 from edgeattn.calibrate.fidelity import evaluate
 from edgeattn.calibrate.pipeline import CalibrationConfig, build_precision
 from edgeattn.errors import EdgeattnError
 from edgeattn.exporters.bundle import json_safe
-from edgeattn.exporters.onnx import export_onnx, save_onnx
-from edgeattn.ops import translation_table
-from edgeattn.ops.rewrite import rewrite_model
 
 MODELS = ("shvit_s4", "lowformer_b1", "efficientvit_b1", "efficientvit_m4", "ghostnetv2_100", "van_b0")
 RESULTS = Path(__file__).parent / "results"
@@ -56,29 +52,19 @@ def _ort_default_int8(fp32_path: Path, out_path: Path, batches: list[np.ndarray]
     return onnx.load(out_path)
 
 
-def _stride_multiple(size: int, stride: int) -> int:
-    return max(stride, size // stride * stride)
-
-
 def run_model(name: str, args, console: Console) -> dict:
     try:
-        spec = get_spec(name)
+        loaded = load_benchmark_model(name, args.checkpoints, args.seed, args.resolution)
     except EdgeattnError as exc:
         return {"model": name, "skipped": str(exc).splitlines()[0]}
-    checkpoint = args.checkpoints / f"{name}.pth" if args.checkpoints else None
-    if checkpoint is not None and not checkpoint.is_file():
-        return {"model": name, "skipped": f"no checkpoint {checkpoint}"}
-    model, weights = create_model(spec, checkpoint=checkpoint, seed=args.seed)
-    resolution = _stride_multiple(args.resolution or spec.resolution, spec.stride)
-    record: dict = {"model": name, "weights": weights.model_dump(exclude_none=True), "resolution": resolution}
+    if isinstance(loaded, str):
+        return {"model": name, "skipped": loaded}
+    spec, model, weights, resolution = loaded.spec, loaded.model, loaded.weights, loaded.resolution
+    record = loaded.record()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
-        rewritten, _ = rewrite_model(copy.deepcopy(model))
-        proto = export_onnx(rewritten, (torch.zeros(1, 3, resolution, resolution),), opset=spec.opset,
-                            input_names=["image"], output_names=["logits"],
-                            translation_table=translation_table("portable"))
-        save_onnx(proto, folder / "model.onnx")
+        proto = loaded.export_portable(folder / "model.onnx")
         variants = {}
         heads = {}
         fallback = {}

@@ -13,7 +13,14 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "modelopt_baseline
 
 
 @pytest.fixture(scope="module")
-def baseline():
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def baseline(monkeypatch_module):
+    monkeypatch_module.syspath_prepend(str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("edgeattn_modelopt_baseline", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
