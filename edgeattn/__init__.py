@@ -1,6 +1,8 @@
 """edgeattn: export efficient-attention vision backbones to ONNX and TensorRT edge deployments.
 
-Public API: `load_model` (registry model with weights) and `export` (deployable bundle).
+Public API: `load_model` (registry model with weights) and `export` (deployable bundle). Importing the
+package is light (no torch, timm or onnx); `import edgeattn.backbones` registers the native families
+(VAN, DSVT, STViT) with timm, so `timm.create_model("van_b0")` works after it.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-
-from edgeattn import backbones as _backbones  # noqa: E402,F401  (registers VAN and DSVT with timm)
 
 if TYPE_CHECKING:
     from torch import nn

@@ -1,4 +1,8 @@
-"""The `edgeattn` command line: one thin function per subcommand over the public API."""
+"""The `edgeattn` command line: one thin function per subcommand over the public API.
+
+Only typer (with click's plain help formatter) is imported here; every command imports what it needs when
+it runs, so `--help` answers in a fraction of a second without loading torch, timm, onnx or rich.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from edgeattn.errors import EdgeattnError
+from edgeattn.listing import ListFormat, print_listing
 
 app = typer.Typer(
     name="edgeattn",
@@ -21,15 +23,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-console = Console()
-err_console = Console(stderr=True)
-
 
 class Flavour(str, Enum):
     portable = "portable"
     plugins = "plugins"
     both = "both"
+
+
+class GraphFlavour(str, Enum):
+    portable = "portable"
+    plugins = "plugins"
 
 
 class Precision(str, Enum):
@@ -55,8 +60,12 @@ class QdqStyle(str, Enum):
     ort = "ort"
 
 
-MIN_COS_HELP = ("int8: keep the most sensitive quantized layers in higher precision until logit cosine vs fp32 "
-                "on the calibration inputs reaches this, e.g. 0.999")
+class Backend(str, Enum):
+    ort_cpu = "ort-cpu"
+    torch_cpu = "torch-cpu"
+    torch_cuda = "torch-cuda"
+    torch_cuda_triton = "torch-cuda-triton"
+    tensorrt = "tensorrt"
 
 
 def _open_unit_interval(value: Optional[float]) -> Optional[float]:
@@ -65,134 +74,143 @@ def _open_unit_interval(value: Optional[float]) -> Optional[float]:
     return value
 
 
+FORMAT_OPTION = typer.Option(ListFormat.auto, "--format", help="auto: a table on a terminal, plain text when piped")
+IMG_SIZE_HELP = "input height = width (timm's --img-size); the model's default when omitted"
+MIN_COS_HELP = ("int8: keep the most sensitive quantized layers in higher precision until logit cosine vs fp32 on "
+                "the calibration inputs reaches this, e.g. 0.999")
+CALIB_DATA_HELP = "int8 calibration data: an image folder, a .npy/.npz file, or 'samples' (bundled photos)"
+
+
 @app.command()
 def export(
     model: str = typer.Option(..., "--model", "-m", help="registry name, e.g. shvit_s4 (see `edgeattn models`)"),
     target: str = typer.Option("jetson", "--target", "-t", help="target profile (see `edgeattn targets`)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder [default: build/<model>-<target>]"),
     checkpoint: Optional[Path] = typer.Option(None, help=".pth/.pt/.safetensors state dict (official formats too)"),
     pretrained: bool = typer.Option(False, "--pretrained", help="download timm's pretrained weights"),
-    resolution: Optional[int] = typer.Option(None, help="input height = width [default: the model's]"),
-    batch: int = typer.Option(1, min=1, help="batch size of the exported graph"),
+    seed: int = typer.Option(0, help="seed of the random-init weights when no checkpoint is given"),
+    img_size: Optional[int] = typer.Option(None, "--img-size", min=1, help=IMG_SIZE_HELP,
+                                           show_default="the model's"),
+    batch: int = typer.Option(1, min=1, help="batch size (the opt shape with --dynamic-batch)"),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="export a dynamic batch axis"),
-    opset: Optional[int] = typer.Option(None, min=17, help="ONNX opset [default: the model's, 18]"),
-    seed: int = typer.Option(0, help="seed for random-init weights when no checkpoint is given"),
+    min_batch: Optional[int] = typer.Option(None, "--min-batch", min=1, show_default="1",
+                                            help="--dynamic-batch: TensorRT profile min shape"),
+    max_batch: Optional[int] = typer.Option(None, "--max-batch", min=1, show_default="32",
+                                            help="--dynamic-batch: TensorRT profile max shape"),
+    opset: Optional[int] = typer.Option(None, min=17, max=23, help="ONNX opset", show_default="the model's (18)"),
     flavour: Flavour = typer.Option(Flavour.both, help="portable (standard ops), plugins (edgeattn nodes) or both"),
     allow_unsupported: bool = typer.Option(False, "--allow-unsupported",
                                            help="write the bundle even if TensorRT's parser would reject a node"),
-    precision: Precision = typer.Option(Precision.fp32, help="fp16 (fp32 islands) and int8 graphs are added beside fp32"),
-    calib_data: Optional[str] = typer.Option(None, "--calib-data",
-                                             help="int8 calibration: image folder, .npy/.npz file, or 'samples'"),
-    calib_method: CalibMethod = typer.Option(CalibMethod.percentile, "--calib-method"),
+    profile_from: Optional[int] = typer.Option(None, "--profile-from", min=1, show_default="8",
+                                               help="LiDAR models: synthetic scenes that size the TensorRT profile"),
+    precision: Precision = typer.Option(Precision.fp32,
+                                        help="fp16 (fp32 islands) and int8 graphs are added beside fp32"),
+    calib_data: Optional[str] = typer.Option(None, "--calib-data", help=CALIB_DATA_HELP),
+    calib_method: Optional[CalibMethod] = typer.Option(None, "--calib-method", show_default="percentile",
+                                                       help="int8 range observer"),
+    calib_granularity: Optional[Granularity] = typer.Option(None, "--calib-granularity", show_default="head",
+                                                            help="int8: head-wise reparameterisation or per-tensor"),
+    calib_count: Optional[int] = typer.Option(None, "--calib-count", min=1, show_default="32",
+                                              help="int8 calibration inputs"),
     min_cos: Optional[float] = typer.Option(None, "--min-cos", callback=_open_unit_interval, help=MIN_COS_HELP),
-    profile_from: int = typer.Option(8, "--profile-from", min=1,
-                                     help="LiDAR models: synthetic scenes that size the TensorRT profile"),
-    force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder", show_default="build/<model>-<target>"),
+    force: bool = typer.Option(False, "--force", help="replace an existing edgeattn bundle at --out"),
 ) -> None:
     """Export MODEL for TARGET: portable and plugin ONNX, parity checks, TensorRT lint and build recipe."""
-    from edgeattn.exporters.pipeline import ExportConfig, run_export
+    from edgeattn.exporters.commands import export_command
 
-    config = ExportConfig(
-        model=model, target=target, out=out, checkpoint=checkpoint, pretrained=pretrained,
-        resolution=resolution, batch=batch, dynamic_batch=dynamic_batch, opset=opset, seed=seed,
+    export_command(dict(
+        model=model, target=target, out=out, checkpoint=checkpoint, pretrained=pretrained, resolution=img_size,
+        batch=batch, dynamic_batch=dynamic_batch, min_batch=min_batch, max_batch=max_batch, opset=opset, seed=seed,
         flavour=flavour.value, allow_unsupported=allow_unsupported, profile_from=profile_from, force=force,
-        precision=precision.value, calib_data=calib_data, calib_method=calib_method.value, calib_min_cosine=min_cos,
-        command=_command_line(),
-    )
-    bundle = run_export(config)
-    for report in bundle.parity:
-        worst = report.worst()
-        console.print(f"[green]parity ok[/green] {report.graph} on {report.runtime}: max abs {worst.max_abs:.2e} "
-                      f"(allowed {worst.atol:.1e}), cosine {worst.cosine:.7f}")
-    fidelity = bundle.manifest.get("precision", {}).get("fidelity")
-    if fidelity:
-        console.print(f"{precision.value} fidelity vs fp32: " + ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else
-                                                                        f"{k} {v}" for k, v in fidelity.items()))
-    console.print(f"bundle: [bold]{bundle.path}[/bold] ({', '.join(bundle.files)})")
-    timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in bundle.timings.items())
-    err_console.print(f"[dim]{timings}[/dim]", soft_wrap=True)
+        precision=precision.value, calib_data=calib_data, calib_method=calib_method and calib_method.value,
+        calib_granularity=calib_granularity and calib_granularity.value, calib_count=calib_count,
+        calib_min_cosine=min_cos, command=_command_line(),
+    ))
 
 
 @app.command()
 def calibrate(
-    model: str = typer.Option(..., "--model", "-m"),
-    data: str = typer.Option(..., "--data", help="image folder, .npy/.npz file, or 'samples' (bundled photos)"),
-    method: CalibMethod = typer.Option(CalibMethod.percentile, help="range observer"),
-    granularity: Granularity = typer.Option(Granularity.head, help="head-wise reparameterisation or per-tensor only"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="[default: build/<model>-calibrate]"),
-    count: int = typer.Option(32, min=1, help="calibration images"),
-    style: QdqStyle = typer.Option(QdqStyle.tensorrt, help="tensorrt (symmetric s8) or ort (u8 activations)"),
-    resolution: Optional[int] = typer.Option(None),
-    checkpoint: Optional[Path] = typer.Option(None),
+    model: str = typer.Option(..., "--model", "-m", help="registry name (see `edgeattn models`)"),
+    calib_data: str = typer.Option(..., "--calib-data", help=CALIB_DATA_HELP),
+    calib_method: CalibMethod = typer.Option(CalibMethod.percentile, "--calib-method", help="range observer"),
+    calib_granularity: Granularity = typer.Option(Granularity.head, "--calib-granularity",
+                                                  help="head-wise reparameterisation or per-tensor only"),
+    calib_count: int = typer.Option(32, "--calib-count", min=1, help="calibration inputs"),
+    qdq_style: QdqStyle = typer.Option(QdqStyle.tensorrt, "--qdq-style",
+                                       help="tensorrt (symmetric s8) or ort (u8 activations, ORT CPU kernels)"),
     cpu_gate: bool = typer.Option(False, "--cpu-gate", help="ort style: keep fp32 where INT8 is slower on this CPU"),
     min_cos: Optional[float] = typer.Option(None, "--min-cos", callback=_open_unit_interval, help=MIN_COS_HELP),
+    img_size: Optional[int] = typer.Option(None, "--img-size", min=1, help=IMG_SIZE_HELP,
+                                           show_default="the model's"),
+    checkpoint: Optional[Path] = typer.Option(None, help=".pth/.pt/.safetensors state dict"),
+    seed: int = typer.Option(0, help="seed of the random-init weights when no checkpoint is given"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", show_default="build/<model>-calibrate",
+                                       help="output folder"),
+    force: bool = typer.Option(False, "--force", help="replace an existing calibration folder at --out"),
 ) -> None:
     """Calibrate MODEL for INT8 (head-wise or per-tensor) and report fidelity against fp32."""
     from edgeattn.calibrate.commands import calibrate_command
 
-    calibrate_command(model, data, method=method.value, granularity=granularity.value, out=out, count=count,
-                      style=style.value, resolution=resolution, checkpoint=checkpoint, cpu_gate=cpu_gate,
-                      min_cosine=min_cos)
+    calibrate_command(model, calib_data, method=calib_method.value, granularity=calib_granularity.value, out=out,
+                      count=calib_count, style=qdq_style.value, resolution=img_size, checkpoint=checkpoint,
+                      seed=seed, cpu_gate=cpu_gate, min_cosine=min_cos, force=force)
 
 
 @app.command()
-def models(family: Optional[str] = typer.Option(None, help="only this family")) -> None:
-    """List the model registry: params, GMACs at the default resolution, source and pretrained tag."""
+def models(family: Optional[str] = typer.Option(None, help="only this family"),
+           fmt: ListFormat = FORMAT_OPTION) -> None:
+    """List the model registry: params, GMACs at the default resolution, ops, source and pretrained tag."""
     from edgeattn.backbones import list_models
     from edgeattn.backbones.stats import load_stats
 
     stats = load_stats()
-    table = Table(title="edgeattn models (GMACs = multiply-accumulates, what the papers call FLOPs)")
-    for column in ("name", "family", "params (M)", "GMACs", "resolution", "source", "ops", "pretrained"):
-        table.add_column(column, justify="right" if column in ("params (M)", "GMACs", "resolution") else "left")
+    rows = []
     for spec in list_models(family):
         entry = stats.get(spec.name, {})
-        table.add_row(
-            spec.name, spec.family,
-            f"{entry['params_m']:.2f}" if entry else "-",
-            f"{entry['gmacs']:.3f}" if entry else "-",
+        rows.append([
+            spec.name, spec.family, _rounded(entry.get("params_m"), 2), _rounded(entry.get("gmacs"), 3),
             "x".join(str(d) for d in spec.input_size[1:]) if spec.input_kind == "image" else "voxels",
-            spec.source if spec.source == "native" else f"timm:{spec.timm_name}",
-            ", ".join(spec.ops) or "-",
-            spec.pretrained_tag or "-",
-        )
-    console.print(table)
+            list(spec.ops), spec.source if spec.source == "native" else f"timm:{spec.timm_name}", spec.pretrained_tag,
+        ])
+    columns = [("name", "name"), ("family", "family"), ("params_m", "params (M)"), ("gmacs", "GMACs"),
+               ("resolution", "resolution"), ("ops", "ops"), ("source", "source"), ("pretrained", "pretrained")]
+    print_listing("edgeattn models (GMACs = multiply-accumulates, what the papers call FLOPs)", columns, rows, fmt)
 
 
 @app.command()
-def targets() -> None:
+def targets(fmt: ListFormat = FORMAT_OPTION) -> None:
     """List target profiles: architecture, TensorRT lines, DLA, memory and peak numbers."""
     from edgeattn.exporters.targets import list_targets
 
-    table = Table(title="edgeattn targets (peaks are dense vendor figures, used for estimates only)")
-    for column in ("name", "aliases", "arch", "TensorRT", "DLA", "memory", "FP16 TFLOPS", "INT8 TOPS", "GB/s"):
-        table.add_column(column)
-    for t in list_targets():
-        table.add_row(
-            t.name, ", ".join(t.aliases), t.sm or "cpu", ", ".join(line.version for line in t.tensorrt) or "-",
-            str(t.dla_cores), f"{t.memory_gb:g} GB", f"{t.peak_fp16_tflops:g}", f"{t.peak_int8_tops:g}",
-            f"{t.memory_bandwidth_gbs:g}",
-        )
-    console.print(table)
+    rows = [[t.name, list(t.aliases), t.sm or "cpu", [line.version for line in t.tensorrt], t.dla_cores,
+             t.memory_gb, t.peak_fp16_tflops, t.peak_int8_tops, t.memory_bandwidth_gbs] for t in list_targets()]
+    columns = [("name", "name"), ("aliases", "aliases"), ("arch", "arch"), ("tensorrt", "TensorRT"),
+               ("dla_cores", "DLA"), ("memory_gb", "memory (GB)"), ("fp16_tflops", "FP16 TFLOPS"),
+               ("int8_tops", "INT8 TOPS"), ("bandwidth_gbs", "GB/s")]
+    print_listing("edgeattn targets (peaks are dense vendor figures, used for estimates only)", columns, rows, fmt)
 
 
 @app.command()
 def profile(
     bundle_or_model: str = typer.Argument(..., help="bundle folder, .onnx file or registry model name"),
-    backend: str = typer.Option("ort-cpu", help="ort-cpu, torch-cpu, torch-cuda, torch-cuda-triton or tensorrt"),
+    backend: Backend = typer.Option(Backend.ort_cpu, help="see `edgeattn backends` for what runs here and why"),
+    graph: Precision = typer.Option(Precision.fp32, help="bundles: which precision's graph to time"),
+    flavour: GraphFlavour = typer.Option(GraphFlavour.portable, help="bundles: portable or plugin graph"),
     batch: int = typer.Option(1, min=1),
-    threads: Optional[int] = typer.Option(None, min=1, help="CPU threads [default: all cores]"),
-    warmup: int = typer.Option(10, min=0),
-    iters: int = typer.Option(50, min=1),
-    resolution: Optional[int] = typer.Option(None, help="registry models: input height = width"),
+    threads: Optional[int] = typer.Option(None, min=1, help="CPU threads", show_default="all usable CPUs"),
+    warm_up: int = typer.Option(10, "--warm-up", min=0, help="untimed runs before timing"),
+    iterations: int = typer.Option(50, "--iterations", min=1, help="timed runs"),
+    img_size: Optional[int] = typer.Option(None, "--img-size", min=1, help="registry models: " + IMG_SIZE_HELP,
+                                           show_default="the model's"),
     out: Path = typer.Option(Path("profiles"), "--out", "-o", help="folder for the run JSON + HTML report"),
 ) -> None:
     """Time a model on one backend: latency percentiles, per-op breakdown, roofline estimates per target."""
     from edgeattn.profile.commands import profile_command
 
-    path = profile_command(bundle_or_model, backend=backend, batch=batch, threads=threads, warmup=warmup,
-                           iters=iters, out=out, resolution=resolution)
-    console.print(f"run: [bold]{path}[/bold] (report: {path.with_suffix('.html')})")
+    path = profile_command(bundle_or_model, backend=backend.value, batch=batch, threads=threads, warmup=warm_up,
+                           iters=iterations, out=out, resolution=img_size, precision=graph.value,
+                           flavour=flavour.value)
+    typer.echo(f"run: {path} (report: {path.with_suffix('.html')})")
 
 
 @app.command()
@@ -206,20 +224,21 @@ def report(
     from edgeattn.profile.commands import report_command
 
     path = report_command(runs, out=out, baseline=baseline, markdown=markdown)
-    console.print(f"report: [bold]{path}[/bold]" + (f", markdown: {markdown}" if markdown else ""))
+    typer.echo(f"report: {path}" + (f", markdown: {markdown}" if markdown else ""))
 
 
 @app.command()
-def backends() -> None:
+def backends(fmt: ListFormat = FORMAT_OPTION) -> None:
     """Which profiling backends can run on this machine, and why the others cannot."""
-    from edgeattn.profile.runners import backend_availability
+    from edgeattn.runners.registry import backend_availability
 
-    table = Table(title="profiling backends")
-    for column in ("backend", "available", "reason"):
-        table.add_column(column)
-    for name, ok, reason in backend_availability():
-        table.add_row(name, "yes" if ok else "no", reason)
-    console.print(table)
+    rows = [[name, "yes" if ok else "no", reason] for name, ok, reason in backend_availability()]
+    print_listing("profiling backends", [("backend", "backend"), ("available", "available"), ("reason", "reason")],
+                  rows, fmt)
+
+
+def _rounded(value: Optional[float], digits: int) -> Optional[float]:
+    return None if value is None else round(value, digits)
 
 
 def _command_line() -> str:
@@ -231,7 +250,18 @@ def main() -> None:
     try:
         app()
     except EdgeattnError as error:
-        err_console.print(f"[bold red]error:[/bold red] {escape(error.what)}", highlight=False, soft_wrap=True)
-        if error.hint:
-            err_console.print(error.hint, highlight=False, soft_wrap=True, markup=False)
+        _print_error(error)
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("edgeattn: interrupted\n")
+        sys.exit(130)
+
+
+def _print_error(error: EdgeattnError) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(stderr=True)
+    console.print(f"[bold red]error:[/bold red] {escape(error.what)}", highlight=False, soft_wrap=True)
+    if error.hint:
+        console.print(error.hint, highlight=False, soft_wrap=True, markup=False)

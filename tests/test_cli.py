@@ -8,7 +8,7 @@ import torch
 
 from edgeattn.backbones import create_model, get_spec
 
-FAST = ["--model", "efficientvit_b0", "--resolution", "96"]
+FAST = ["--model", "efficientvit_b0", "--img-size", "96"]
 
 
 def _no_partial_output(folder):
@@ -49,7 +49,7 @@ def test_min_cos_outside_the_open_unit_interval_is_a_usage_error(run_cli, tmp_pa
 
 
 def test_resolution_not_multiple_of_stride(run_cli, tmp_path):
-    result = run_cli("export", "--model", "efficientvit_b0", "--resolution", "100", "--out", str(tmp_path / "x"))
+    result = run_cli("export", "--model", "efficientvit_b0", "--img-size", "100", "--out", str(tmp_path / "x"))
     assert result.exit_code == 2
     assert "multiple of" in result.stderr and "96" in result.stderr
 

@@ -105,7 +105,7 @@ def test_both_flavours_share_one_profile_and_pass_parity(tmp_path):
                          progress=False, parity_voxels=(97, 300, 1000))
     assert result["files"] == ["model.onnx", "model.plugins.onnx", "trt_profiles.json"]
     portable, plugins = result["parity"]
-    assert (portable["runtime"], plugins["runtime"]) == ("onnxruntime-cpu", "onnx.reference+edgeattn")
+    assert portable["runtime"].startswith("onnxruntime ") and "ReferenceEvaluator" in plugins["runtime"]
     for report in (portable, plugins):
         assert [c["input"] for c in report["cases"]] == ["97 voxels", "300 voxels", "1000 voxels"]
         assert report["passed"]

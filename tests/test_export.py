@@ -39,6 +39,34 @@ def test_export_both_flavours_with_parity(tmp_path, spec):
     assert plugin_ops == set(spec.ops)
     assert {entry["op_type"] for entry in bundle.manifest["ops"]} == set(spec.ops)
     assert all(report["ok"] for report in bundle.manifest["trt_lint"].values())
+    _assert_ort_quantize_static_accepts(bundle.path / "model.onnx", tmp_path / "ort_int8.onnx", spec.test_resolution)
+
+
+def _assert_ort_quantize_static_accepts(path, out, resolution):
+    """Other tools can take our graphs: no float initializer feeds two nodes, and ORT's own INT8 quantizer
+    (QDQ, per-channel weights: its defaults for CNNs) accepts the portable graph."""
+    import logging
+
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    graph = onnx.load(path).graph
+    floats = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    reads = [name for node in graph.node for name in node.input if name in floats]
+    assert len(reads) == len(set(reads)), "a float initializer feeds several nodes"
+
+    class OneBatch(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.batches = iter([{"image": rng.standard_normal((1, 3, resolution, resolution), dtype=np.float32)}])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    logging.getLogger().setLevel(logging.ERROR)
+    quantize_static(str(path), str(out), OneBatch(), quant_format=QuantFormat.QDQ, per_channel=True)
+    quantized = onnx.load(out)
+    assert any(node.op_type == "DequantizeLinear" for node in quantized.graph.node)
 
 
 @pytest.mark.slow

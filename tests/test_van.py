@@ -10,7 +10,7 @@ import timm
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from timm.models import reparameterize_model
+from timm.utils import reparameterize_model
 
 import edgeattn.backbones.van as van
 from edgeattn.backbones.weights import load_checkpoint

@@ -34,14 +34,19 @@ def calibrate_command(
     seed: int = 0,
     cpu_gate: bool = False,
     min_cosine: float | None = None,
+    force: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Export `model` in fp32 (both flavours), build its INT8 graphs in `out`, print the results.
+
+    `out` is written atomically (nothing is left behind on failure); an existing folder is replaced only
+    with `force`.
 
     Returns the manifest entries of the INT8 stage (files, calibration and fidelity summaries).
     """
     from rich.console import Console
 
+    from edgeattn.exporters.bundle import atomic_folder, check_destination
     from edgeattn.exporters.onnx import export_onnx, save_onnx
     from edgeattn.exporters.progress import Steps
     from edgeattn.ops import translation_table
@@ -59,12 +64,12 @@ def calibrate_command(
         raise UsageError(f"resolution {size} is not a multiple of {spec.stride} for {spec.name}",
                          f"Pass a multiple of {spec.stride}.")
     folder = Path(out) if out else Path("build") / f"{spec.name}-calibrate"
-    folder.mkdir(parents=True, exist_ok=True)
+    check_destination(folder, force)
     config = CalibrationConfig(data=data, method=method, granularity=granularity, count=count, style=style,
                                cpu_gate=cpu_gate, min_cosine=min_cosine, seed=seed)
     steps = Steps(["load model", "export fp32 graphs", *precision_steps("int8", min_cosine is not None)],
                   show_progress)
-    with steps:
+    with steps, atomic_folder(folder, force) as staging:
         with steps.step("load model"):
             torch_model, _ = create_model(spec, checkpoint=checkpoint, seed=seed)
         with steps.step("export fp32 graphs"):
@@ -74,13 +79,13 @@ def calibrate_command(
                                     input_names=["image"], output_names=["logits"],
                                     translation_table=translation_table(flavour),
                                     metadata={"edgeattn.model": spec.name, "edgeattn.flavour": flavour})
-                save_onnx(proto, folder / name)
-        entries = build_precision(folder, spec, torch_model, "int8", config, steps)
-    _print(Console(), folder, entries)
+                save_onnx(proto, staging / name)
+        entries = build_precision(staging, spec, torch_model, "int8", config, steps)
+        _print(Console(), staging, entries, folder)
     return entries
 
 
-def _print(console, folder: Path, entries: dict[str, Any]) -> None:
+def _print(console, folder: Path, entries: dict[str, Any], destination: Path) -> None:
     import json
 
     from rich.table import Table
@@ -111,4 +116,4 @@ def _print(console, folder: Path, entries: dict[str, Any]) -> None:
     worst = fidelity.get("worst_layers", [])[:5]
     if worst:
         console.print("worst layers: " + ", ".join(f"{w['tensor']} ({w['sqnr_db']:.1f} dB)" for w in worst))
-    console.print(f"wrote {', '.join(entries['files'])} to {folder}")
+    console.print(f"wrote {', '.join(entries['files'])} to {destination}")

@@ -10,7 +10,6 @@ slower than fp32 as measured.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,21 +51,16 @@ def regions(model: onnx.ModelProto, config: QDQConfig) -> dict[str, list[str]]:
 
 def measure_latency(model: onnx.ModelProto, sample: np.ndarray, threads: int = 2, runs: int = 20) -> float:
     """Median ORT CPU latency in milliseconds (all graph optimisations on, after warm-up)."""
-    import onnxruntime as ort
+    from edgeattn.runners.ort import OrtRunner
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: sample}
-    for _ in range(3):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
+    with OrtRunner(model, threads, qdq="fused") as runner:
+        feed = {runner.input_names[0]: sample}
+        for _ in range(3):
+            runner.infer(feed)
+        runner.reset_timings()
+        for _ in range(runs):
+            runner.infer(feed)
+        return float(np.median(runner.timings_ms))
 
 
 @dataclass

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import onnx
-from onnx import helper
 
-from edgeattn.calibrate.qdq import fit_batch
+from edgeattn.runners.compare import cosine, sqnr_db
+from edgeattn.runners.ort import OrtRunner, QdqMode
 
 
 @dataclass
@@ -45,16 +45,6 @@ class FidelityReport:
         return data
 
 
-def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
-    """10 log10(|ref|^2 / |ref - got|^2); +inf for identical tensors."""
-    ref = np.asarray(ref, dtype=np.float64)
-    noise = float(np.sum((ref - np.asarray(got, dtype=np.float64)) ** 2))
-    signal = float(np.sum(ref**2))
-    if noise == 0.0:
-        return float("inf")
-    return float(10 * np.log10(max(signal, 1e-30) / noise))
-
-
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
@@ -64,36 +54,15 @@ def logit_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
     """Top-1 agreement, cosine, SQNR, mean KL and max abs error of [N, classes] logits."""
     ref = np.asarray(ref, dtype=np.float64).reshape(len(ref), -1)
     got = np.asarray(got, dtype=np.float64).reshape(len(got), -1)
-    cos = float(np.sum(ref * got) / max(np.linalg.norm(ref) * np.linalg.norm(got), 1e-30))
     log_p, log_q = _log_softmax(ref), _log_softmax(got)
     kl = float(np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)))
     return {
         "top1_agreement": float(np.mean(ref.argmax(-1) == got.argmax(-1))),
-        "cosine": cos,
+        "cosine": cosine(ref, got),
         "sqnr_db": sqnr_db(ref, got),
         "kl": kl,
         "max_abs": float(np.abs(ref - got).max()),
     }
-
-
-def _session(model: onnx.ModelProto, threads: int, optimize: bool = True):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    if not optimize:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-
-
-def _with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    existing = {o.name for o in probe.graph.output}
-    for name in names:
-        if name not in existing:
-            probe.graph.output.append(helper.make_empty_tensor_value_info(name))
-    return probe
 
 
 def layer_tensors(reference: onnx.ModelProto, candidate: onnx.ModelProto, op_types: Iterable[str]) -> dict[str, str]:
@@ -112,32 +81,32 @@ def evaluate(
     layers: bool = True,
     threads: int = 2,
     optimize: bool = True,
+    qdq: QdqMode = "simulated",
 ) -> FidelityReport:
     """Run both graphs in ORT CPU on the same inputs and compare (fp16 inputs are cast as the graph needs).
 
-    `optimize=False` runs Q/DQ unfused (needed for per-axis activation analysis graphs, which ORT's
-    QLinear fusions reject)."""
+    `qdq` is what the candidate's Q/DQ means (`edgeattn.runners.ort`): "simulated" for TensorRT-style
+    graphs (exact integer semantics), "fused" for graphs deployed on ORT's CPU kernels. `optimize=False`
+    runs every graph optimisation off (per-axis activation analysis graphs, which ORT's fusions reject)."""
     layer_ops = layer_tensors(reference, candidate, ("Conv", "ConvTranspose", "Gemm", "MatMul")) if layers else {}
     names = list(layer_ops)
-    ref_session = _session(_with_outputs(reference, names), threads, optimize)
-    cand_session = _session(_with_outputs(candidate, names), threads, optimize)
-    ref_out = reference.graph.output[0].name
-    cand_out = candidate.graph.output[0].name
-    cand_input = cand_session.get_inputs()[0]
-    cand_dtype = np.float16 if "float16" in cand_input.type else np.float32
-    logits_ref, logits_got = [], []
-    signal = dict.fromkeys(names, 0.0)
-    noise = dict.fromkeys(names, 0.0)
-    for batch in batches:
-        for chunk in fit_batch(ref_session, np.asarray(batch, dtype=np.float32)):
-            ref_values = ref_session.run([ref_out, *names], {ref_session.get_inputs()[0].name: chunk})
-            got_values = cand_session.run([cand_out, *names], {cand_input.name: chunk.astype(cand_dtype)})
-            logits_ref.append(ref_values[0])
-            logits_got.append(np.asarray(got_values[0], dtype=np.float32))
-            for name, r, g in zip(names, ref_values[1:], got_values[1:]):
-                r = r.astype(np.float64)
-                signal[name] += float(np.sum(r**2))
-                noise[name] += float(np.sum((r - g.astype(np.float64)) ** 2))
+    with (OrtRunner(reference, threads, optimize=optimize, extra_outputs=names) as ref_runner,
+          OrtRunner(candidate, threads, qdq=qdq, optimize=optimize, extra_outputs=names) as cand_runner):
+        ref_out, cand_out = reference.graph.output[0].name, candidate.graph.output[0].name
+        cand_dtype = cand_runner.input_dtype()
+        logits_ref, logits_got = [], []
+        signal = dict.fromkeys(names, 0.0)
+        noise = dict.fromkeys(names, 0.0)
+        for batch in batches:
+            for chunk in ref_runner.split_batch(np.asarray(batch, dtype=np.float32)):
+                ref_values = ref_runner.infer({ref_runner.input_names[0]: chunk})
+                got_values = cand_runner.infer({cand_runner.input_names[0]: chunk.astype(cand_dtype)})
+                logits_ref.append(ref_values[ref_out])
+                logits_got.append(np.asarray(got_values[cand_out], dtype=np.float32))
+                for name in names:
+                    r = ref_values[name].astype(np.float64)
+                    signal[name] += float(np.sum(r**2))
+                    noise[name] += float(np.sum((r - got_values[name].astype(np.float64)) ** 2))
     metrics = logit_metrics(np.concatenate(logits_ref), np.concatenate(logits_got))
     per_layer = [
         LayerSQNR(name, layer_ops[name], float(10 * np.log10(max(signal[name], 1e-30) / noise[name])) if noise[name] else float("inf"))

@@ -46,6 +46,7 @@ from edgeattn.calibrate.islands import (
 )
 from edgeattn.calibrate.observers import Method
 from edgeattn.calibrate.qdq import (
+    QDQ_SEMANTICS,
     QDQConfig,
     Style,
     activation_tensors,
@@ -228,7 +229,7 @@ def _build_int8(bundle_dir: Path, spec: ModelSpec, model: nn.Module, graphs: dic
             if headwise.max_rel_change > HEADWISE_MAX_REL:
                 raise EdgeattnError(
                     f"head-wise reparameterisation changed fp32 outputs by {headwise.max_rel_change:.2e} (relative)",
-                    "Report this as a bug; use --granularity tensor meanwhile.",
+                    "Report this as a bug; use --calib-granularity tensor meanwhile.",
                 )
     with _step(progress, "int8: export calibrated graphs"):
         calibrated = _export_like(headwise.model, graphs) if headwise is not None else graphs
@@ -281,8 +282,9 @@ def _build_int8(bundle_dir: Path, spec: ModelSpec, model: nn.Module, graphs: dic
             files.append(name)
     with _step(progress, "int8: fidelity"):
         report = evaluate(portable, results["portable"].model, eval_data.batches, f"int8-{calib.granularity}",
-                          threads=calib.threads)
+                          qdq=QDQ_SEMANTICS[calib.style], threads=calib.threads)
         fidelity = {"int8": report.to_json(), "data": eval_data.describe(), "held_out": held_out,
+                    "qdq": QDQ_SEMANTICS[calib.style],
                     "reference": "fp32 portable graph of the same (reparameterised) weights, ORT CPU",
                     "headwise_max_rel_change": headwise.max_rel_change if headwise else None}
         write_json(bundle_dir / "fidelity.json", fidelity)

@@ -38,6 +38,10 @@ from edgeattn.errors import UsageError
 
 Style = Literal["tensorrt", "ort"]
 STYLES: tuple[Style, ...] = ("tensorrt", "ort")
+QDQ_SEMANTICS: dict[Style, str] = {"tensorrt": "simulated", "ort": "fused"}
+"""How a style's graph is measured (`edgeattn.runners.ort`): TensorRT runs the integer maths exactly, so a
+TensorRT-style graph is measured with Q/DQ simulated; an ORT-style graph is measured on the fused CPU
+kernels it will be deployed on."""
 WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
 PLUGIN_QUANTIZED_INPUTS = {"SingleHeadAttention": 3, "MultiHeadAttention": 3, "ReLULinearAttention": 3, "SetAttention": 3}
 BOUNDED_OUTPUT_OPS = frozenset({"Softmax", "Sigmoid"})
@@ -157,19 +161,9 @@ def collect_ranges(
     threads: int = 2,
 ) -> dict[str, Observer]:
     """Stream calibration batches through ONNX Runtime and observe each tensor in `tensors`."""
-    import onnxruntime as ort
+    from edgeattn.runners.ort import OrtRunner
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    existing = {o.name for o in probe.graph.output}
-    for name in tensors:
-        if name not in existing:
-            probe.graph.output.append(helper.make_empty_tensor_value_info(name))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
+    runner = OrtRunner(model, threads, optimize=False, extra_outputs=tensors).prepare()
     producers = {out: node.op_type for node in model.graph.node for out in node.output}
     if config.per_axis_activations:
         observers: dict[str, Observer] = {name: ChannelMaxObserver() for name in tensors}
@@ -180,24 +174,12 @@ def collect_ranges(
             for name in tensors
         }
     for batch in batches:
-        for chunk in fit_batch(session, np.asarray(batch, dtype=np.float32)):
-            values = session.run(tensors, {input_name: chunk})
-            for name, value in zip(tensors, values):
-                observers[name].update(value)
+        for chunk in runner.split_batch(np.asarray(batch, dtype=np.float32)):
+            values = runner.infer({runner.input_names[0]: chunk})
+            for name in tensors:
+                observers[name].update(values[name])
+    runner.close()
     return observers
-
-
-def fit_batch(session, batch: np.ndarray) -> list[np.ndarray]:
-    """Split `batch` into chunks the session accepts (graphs exported with a static batch size)."""
-    size = session.get_inputs()[0].shape[0]
-    if not isinstance(size, int) or size == len(batch):
-        return [batch]
-    if len(batch) % size:
-        raise UsageError(
-            f"calibration batch of {len(batch)} does not split into the graph's static batch {size}",
-            f"Use a calibration batch size that is a multiple of {size}.",
-        )
-    return [batch[i : i + size] for i in range(0, len(batch), size)]
 
 
 def activation_params(observer: Observer, style: Style) -> tuple[float | np.ndarray, int | np.ndarray, int]:

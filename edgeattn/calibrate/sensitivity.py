@@ -3,6 +3,8 @@
 One graph answers every question: each quantized node i runs on its quantized and on its original
 inputs and outputs `fp32 + flags[i] * (int8 - fp32)`, so a single ONNX Runtime session runs any mix of
 INT8 and fp32 nodes by changing the 0/1 `flags` input (fp32 where a flag is 0, up to kernel rounding).
+The session runs Q/DQ simulated (no QLinear fusions): with every flag on it computes what the plain Q/DQ
+graph means, whichever fused kernels an ORT release would pick for it.
 The ranking quantizes one node at a time and measures the logit damage (1 - cosine against fp32); the
 fallback then keeps the k worst nodes in higher precision, with k the smallest count (binary search)
 that brings the whole graph to the target cosine on the calibration inputs. Fidelity is reported
@@ -24,7 +26,8 @@ from onnx import TensorProto, helper
 from edgeattn.calibrate.fidelity import logit_metrics
 from edgeattn.calibrate.islands import PLUGIN_DOMAIN, ensure_node_names
 from edgeattn.calibrate.observers import Observer
-from edgeattn.calibrate.qdq import QDQConfig, fit_batch, insert_qdq, weight_inputs
+from edgeattn.calibrate.qdq import QDQConfig, insert_qdq, weight_inputs
+from edgeattn.runners.ort import OrtRunner
 
 FLAGS = "edgeattn_quant_flags"
 
@@ -98,20 +101,16 @@ class _Runner:
     """Runs a switch graph on fixed inputs and compares its logits with fp32."""
 
     def __init__(self, graph: SwitchGraph, inputs: Sequence[np.ndarray], threads: int) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self._session = ort.InferenceSession(graph.model.SerializeToString(), options,
-                                             providers=["CPUExecutionProvider"])
+        self._runner = OrtRunner(graph.model, threads, qdq="simulated").prepare()
         self._input = graph.model.graph.input[0].name
-        self._inputs = [chunk for x in inputs for chunk in fit_batch(self._session, np.asarray(x, dtype=np.float32))]
+        self._output = graph.model.graph.output[0].name
+        self._inputs = [chunk for x in inputs for chunk in self._runner.split_batch(np.asarray(x, dtype=np.float32))]
         self.size = len(graph.nodes)
         self._reference = self.logits(np.zeros(self.size, dtype=bool))
 
     def logits(self, flags: np.ndarray) -> np.ndarray:
         flags = np.asarray(flags, dtype=np.float32)
-        return np.concatenate([self._session.run(None, {self._input: x, FLAGS: flags})[0] for x in self._inputs])
+        return np.concatenate([self._runner.infer({self._input: x, FLAGS: flags})[self._output] for x in self._inputs])
 
     def cosine(self, flags: np.ndarray) -> float:
         return logit_metrics(self._reference, self.logits(flags))["cosine"]

@@ -18,6 +18,12 @@ from edgeattn.errors import UsageError
 MANIFEST = "manifest.json"
 
 
+def graph_file(flavour: str = "portable", precision: str = "fp32") -> str:
+    """Bundle file name of a graph: model[.plugins][.fp16|.int8].onnx."""
+    parts = ["model"] + (["plugins"] if flavour == "plugins" else []) + ([precision] if precision != "fp32" else [])
+    return ".".join(parts) + ".onnx"
+
+
 def check_destination(out: Path, force: bool) -> None:
     """Refuse to overwrite an existing folder unless forced (checked before any work starts)."""
     if out.exists() and not force:

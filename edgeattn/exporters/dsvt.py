@@ -23,7 +23,6 @@ from edgeattn.errors import ParityError, UsageError
 from edgeattn.exporters.parity import (
     ParityReport,
     check_parity,
-    ort_runner,
     torch_outputs,
 )
 from edgeattn.exporters.progress import Steps
@@ -38,7 +37,8 @@ from edgeattn.lidar.profiles import TrtProfile, build_profile
 from edgeattn.lidar.scenes import synthetic_scene
 from edgeattn.lidar.voxelize import Voxels, voxelize
 from edgeattn.ops import FLAVOURS, translation_table
-from edgeattn.ops.flavours import run_plugins
+from edgeattn.runners.ort import OrtRunner
+from edgeattn.runners.reference import ReferenceRunner
 
 PARITY_VOXELS = (500, 5000, 20000)
 """Voxel counts checked for parity (capped at what the largest scene has)."""
@@ -98,16 +98,15 @@ def export_dsvt(
                 data = proto.SerializeToString(deterministic=True)
                 (out_dir / ONNX_FILES[f]).write_bytes(data)
             with steps.step(f"check {f} parity at {len(parity_voxels)} voxel counts"):
-                runner = ort_runner(data) if f == "portable" else (lambda inputs, p=proto: run_plugins(p, inputs))
-                runtime = "onnxruntime-cpu" if f == "portable" else "onnx.reference+edgeattn"
-                reports.append(check_parity(ONNX_FILES[f], runtime, reference, runner, cases, OUTPUT_NAMES))
+                runner = OrtRunner(data, threads=2) if f == "portable" else ReferenceRunner(data)
+                reports.append(check_parity(ONNX_FILES[f], runner, reference, cases, OUTPUT_NAMES))
     for report in reports:
         if not report.passed:
             worst = report.worst()
             raise ParityError(
                 f"{report.graph} differs from torch: max abs {worst.max_abs:.3g} > {worst.atol:.3g} "
                 f"(cosine {worst.cosine:.6f})",
-                "Report this with the model name and flavour; the files were written for inspection.",
+                "Nothing was written. Report this with the model name and flavour.",
             )
     return {
         "files": sorted([ONNX_FILES[f] for f in flavours] + [PROFILE_FILE]),

@@ -48,6 +48,7 @@ def export_onnx(
         )
     proto = program.model_proto
     _drop_volatile_metadata(proto)
+    unshare_float_initializers(proto.graph)
     proto.producer_name = "edgeattn"
     del proto.metadata_props[:]
     for key, value in sorted((metadata or {}).items()):
@@ -66,6 +67,38 @@ def _drop_volatile_metadata(proto: onnx.ModelProto) -> None:
         kept = [p for p in node.metadata_props if p.key not in _VOLATILE_NODE_METADATA]
         del node.metadata_props[:]
         node.metadata_props.extend(kept)
+
+
+def unshare_float_initializers(graph: onnx.GraphProto) -> None:
+    """Give every node its own copy of each float initializer it reads.
+
+    The exporter's optimiser merges equal constants (e.g. the ones/zeros of freshly initialised norms),
+    so one initializer can feed several Mul/Add/Conv nodes. ONNX Runtime's `quantize_static` and other
+    per-node quantizers refuse such shared weights ("shared mode is not supported"); copies cost only
+    the duplicated constants. Integer constants (shapes, axes, split sizes) stay shared.
+    """
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
+    initializers = {init.name: init for init in graph.initializer if init.data_type in floats}
+    used = {init.name for init in graph.initializer} | {out for node in graph.node for out in node.output}
+    used |= {value.name for value in graph.input}
+    seen: dict[str, int] = {}
+    copies: list[onnx.TensorProto] = []
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            if name not in initializers:
+                continue
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] == 1:
+                continue
+            copy = onnx.TensorProto()
+            copy.CopyFrom(initializers[name])
+            copy.name = f"{name}__{seen[name] - 1}"
+            while copy.name in used:
+                copy.name += "_"
+            used.add(copy.name)
+            copies.append(copy)
+            node.input[index] = copy.name
+    graph.initializer.extend(copies)
 
 
 def save_onnx(proto: onnx.ModelProto, path) -> None:

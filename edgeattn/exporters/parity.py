@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 from pydantic import BaseModel
 
 from edgeattn import tolerances
 from edgeattn.errors import EdgeattnError
+from edgeattn.runners import Runner
+from edgeattn.runners.compare import compare
 
 
 class OutputParity(BaseModel):
@@ -47,27 +47,12 @@ class ParityReport(BaseModel):
 
 
 def compare_output(name: str, ref: np.ndarray, got: np.ndarray) -> OutputParity:
-    """fp32 model criterion: max abs <= 1e-4 * max(1, max|ref|) and cosine >= 0.99999.
-
-    max_rel is elementwise |got - ref| / |ref|, with |ref| floored at 1e-3 * max|ref| so that
-    near-zero reference values do not dominate.
-    """
-    ref = np.asarray(ref, dtype=np.float64)
-    got = np.asarray(got, dtype=np.float64)
-    if ref.shape != got.shape:
-        raise EdgeattnError(f"output '{name}' has shape {got.shape}, torch gives {ref.shape}",
-                            "The exported graph is wrong; report this with the model name and flags.")
-    diff = np.abs(got - ref)
-    ref_max = float(np.abs(ref).max()) if ref.size else 0.0
-    floor = max(ref_max * 1e-3, np.finfo(np.float32).tiny)
-    max_rel = float((diff / np.maximum(np.abs(ref), floor)).max()) if ref.size else 0.0
-    denom = np.linalg.norm(ref) * np.linalg.norm(got)
-    cosine = float(np.dot(ref.ravel(), got.ravel()) / denom) if denom > 0 else float(np.array_equal(ref, got))
-    atol = tolerances.model_fp32_atol(ref_max)
-    max_abs = float(diff.max()) if ref.size else 0.0
-    passed = bool(np.isfinite(got).all() and max_abs <= atol and cosine >= tolerances.MODEL_FP32_MIN_COSINE)
-    return OutputParity(name=name, max_abs=max_abs, max_rel=max_rel, cosine=cosine, ref_max_abs=ref_max,
-                        atol=atol, passed=passed)
+    """fp32 model criterion: max abs <= 1e-4 * max(1, max|ref|) and cosine >= 0.99999 (`edgeattn.tolerances`)."""
+    result = compare(ref, got, name)
+    atol = tolerances.model_fp32_atol(result.ref_max_abs)
+    passed = result.finite and result.max_abs <= atol and result.cosine >= tolerances.MODEL_FP32_MIN_COSINE
+    return OutputParity(name=name, max_abs=result.max_abs, max_rel=result.max_rel, cosine=result.cosine,
+                        ref_max_abs=result.ref_max_abs, atol=atol, passed=passed)
 
 
 def torch_outputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[np.ndarray]:
@@ -88,43 +73,25 @@ def torch_outputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> l
 
 def check_parity(
     graph: str,
-    runtime: str,
+    runner: Runner,
     reference: dict[str, list[np.ndarray]],
-    run_graph: Callable[[tuple[np.ndarray, ...]], list[np.ndarray]],
     cases: dict[str, tuple[torch.Tensor, ...]],
     output_names: list[str],
 ) -> ParityReport:
-    """Compare `run_graph` against reference (torch) outputs on every named input case."""
+    """Compare the graph on `runner` against reference (torch) outputs on every named input case."""
     results = []
-    for label, inputs in cases.items():
-        ref = reference[label]
-        got = run_graph(tuple(t.numpy() for t in inputs))
-        results.append(ParityCase(
-            input=label,
-            outputs=[compare_output(n, r, g) for n, r, g in zip(output_names, ref, got)],
-        ))
+    with runner:
+        for label, inputs in cases.items():
+            got = runner.run([t.numpy() for t in inputs])
+            results.append(ParityCase(
+                input=label,
+                outputs=[compare_output(n, r, g) for n, r, g in zip(output_names, reference[label], got)],
+            ))
     return ParityReport(
         graph=graph,
-        runtime=runtime,
+        runtime=runner.label,
         criterion=f"max_abs <= {tolerances.MODEL_FP32_REL_MAX_ABS:g}*max(1,max|ref|) and "
                   f"cosine >= {tolerances.MODEL_FP32_MIN_COSINE}",
         cases=results,
         passed=all(c.passed for c in results),
     )
-
-
-def ort_runner(model_bytes: bytes, threads: int = 2) -> Callable[[tuple[np.ndarray, ...]], list[np.ndarray]]:
-    """A callable running an ONNX model on ONNX Runtime's CPU provider."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-
-    def run(inputs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-        return session.run(None, dict(zip(names, inputs)))
-
-    return run

@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 import platform
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import onnx
 import torch
-from onnx.reference import ReferenceEvaluator
-from timm.models import reparameterize_model
-from pydantic import BaseModel, ConfigDict, Field
+from timm.utils import reparameterize_model
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import edgeattn
 from edgeattn.backbones import ModelSpec, WeightsInfo, create_model, get_spec
@@ -21,13 +20,16 @@ from edgeattn.exporters import bundle as bundle_io
 from edgeattn.exporters.build_script import render_build_script
 from edgeattn.exporters.bundle_readme import render_bundle_readme, render_voxel_bundle_readme
 from edgeattn.exporters.onnx import export_onnx, save_onnx
-from edgeattn.exporters.parity import ParityReport, check_parity, ort_runner, torch_outputs
+from edgeattn.exporters.parity import ParityReport, check_parity, torch_outputs
 from edgeattn.exporters.progress import Steps
 from edgeattn.calibrate.pipeline import precision_steps
 from edgeattn.exporters.targets import TargetProfile, get_target
 from edgeattn.exporters.trt_lint import LintReport, lint
 from edgeattn.images import photo_batches
-from edgeattn.ops import evaluator_ops, ops_used, translation_table
+from edgeattn.ops import ops_used, translation_table
+from edgeattn.runners import Runner
+from edgeattn.runners.ort import OrtRunner
+from edgeattn.runners.reference import ReferenceRunner
 from edgeattn.ops.rewrite import rewrite_model
 
 FLAVOUR_CHOICES = {"portable": ("portable",), "plugins": ("plugins",), "both": ("portable", "plugins")}
@@ -37,8 +39,15 @@ OUTPUT_NAME = "logits"
 RANDOM_INPUT_SEED = 1234
 
 
+CALIBRATION_FIELDS = ("calib_data", "calib_method", "calib_granularity", "calib_count", "calib_min_cosine")
+DYNAMIC_BATCH_FIELDS = ("min_batch", "max_batch")
+
+
 class ExportConfig(BaseModel):
-    """Everything that decides what `export` writes. Same config → byte-identical ONNX and manifest."""
+    """Everything that decides what `export` writes. Same config → byte-identical ONNX and manifest.
+
+    A field that does not apply to the other choices (e.g. `calib_data` with fp32, `max_batch` without
+    `dynamic_batch`) is refused when it is given explicitly, never ignored."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -48,12 +57,13 @@ class ExportConfig(BaseModel):
     checkpoint: Path | None = None
     pretrained: bool = False
     seed: int = 0
-    resolution: int | None = Field(None, description="input height = width; default: the model's")
+    resolution: int | None = Field(None, ge=1, description="input height = width; default: the model's")
     batch: int = Field(1, ge=1)
     dynamic_batch: bool = False
-    max_batch: int = Field(32, ge=1, description="upper bound of the TensorRT profile with --dynamic-batch")
+    min_batch: int = Field(1, ge=1, description="lower bound of the TensorRT profile with dynamic_batch")
+    max_batch: int = Field(32, ge=1, description="upper bound of the TensorRT profile with dynamic_batch")
     profile_from: int = Field(8, ge=1, description="LiDAR models: synthetic scenes that set the TensorRT profile")
-    opset: int | None = Field(None, ge=17)
+    opset: int | None = Field(None, ge=17, le=23)
     flavour: Literal["portable", "plugins", "both"] = "both"
     allow_unsupported: bool = Field(False, description="write the bundle even if the TensorRT lint finds errors")
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
@@ -65,6 +75,30 @@ class ExportConfig(BaseModel):
                                            description="int8: sensitivity-guided fallback target (logit cosine)")
     force: bool = False
     command: str | None = Field(None, description="the command line recorded in the manifest")
+
+    @model_validator(mode="after")
+    def _given_fields_apply(self) -> ExportConfig:
+        given = self.model_fields_set
+        if self.precision != "int8":
+            stray = [f for f in CALIBRATION_FIELDS if f in given]
+            if stray:
+                raise UsageError(f"{flag_name(stray[0])} applies to int8 only, and the precision is {self.precision}",
+                                 "Add --precision int8, or drop the calibration options.")
+        if not self.dynamic_batch:
+            stray = [f for f in DYNAMIC_BATCH_FIELDS if f in given]
+            if stray:
+                raise UsageError(f"{flag_name(stray[0])} sets the dynamic batch profile, but --dynamic-batch is off",
+                                 "Add --dynamic-batch, or drop --min-batch/--max-batch.")
+        elif not self.min_batch <= self.batch <= self.max_batch:
+            raise UsageError(f"the batch profile must satisfy min <= opt <= max, got {self.min_batch} <= "
+                             f"{self.batch} <= {self.max_batch}", "Adjust --min-batch, --batch or --max-batch.")
+        return self
+
+
+def flag_name(field: str) -> str:
+    """The CLI flag of an ExportConfig field, with the field name for API callers."""
+    flag = {"resolution": "--img-size", "calib_min_cosine": "--min-cos"}.get(field, f"--{field.replace('_', '-')}")
+    return f"{flag} ({field})"
 
 
 class Bundle(BaseModel):
@@ -89,6 +123,7 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
     spec = get_spec(config.model)
     target = get_target(config.target)
     out = Path(config.out) if config.out else Path("build") / f"{spec.name}-{target.name}"
+    _check_flags_apply_to(spec, config)
     if spec.input_kind == "voxels":
         bundle_io.check_destination(out, config.force)
         return _run_voxel_export(config, spec, target, out, show_progress)
@@ -127,8 +162,8 @@ def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
                                     metadata={"edgeattn.model": spec.name, "edgeattn.flavour": flavour})
                 graphs[flavour] = proto.SerializeToString(deterministic=True)
             with steps.step(f"check {flavour} parity"):
-                runtime, runner = _parity_runner(flavour, graphs[flavour])
-                report = check_parity(FLAVOUR_FILES[flavour], runtime, reference, runner, cases, [OUTPUT_NAME])
+                report = check_parity(FLAVOUR_FILES[flavour], _parity_runner(flavour, graphs[flavour]), reference,
+                                      cases, [OUTPUT_NAME])
                 _require(report)
                 parity.append(report)
         if trt_versions:
@@ -193,7 +228,7 @@ def _example_shape(input_shape: tuple[int, ...], config: ExportConfig) -> tuple[
 
 def _batch_shapes(input_shape: tuple[int, ...], config: ExportConfig) -> dict[str, str]:
     dims = "x".join(str(d) for d in input_shape[1:])
-    return {"minShapes": f"{INPUT_NAME}:1x{dims}", "optShapes": f"{INPUT_NAME}:{config.batch}x{dims}",
+    return {"minShapes": f"{INPUT_NAME}:{config.min_batch}x{dims}", "optShapes": f"{INPUT_NAME}:{config.batch}x{dims}",
             "maxShapes": f"{INPUT_NAME}:{config.max_batch}x{dims}"}
 
 
@@ -203,9 +238,6 @@ def _run_voxel_export(config: ExportConfig, spec: ModelSpec, target: TargetProfi
     partition stays in edgeattn's runtime (edgeattn.lidar), as the DSVT authors deploy it."""
     from edgeattn.exporters.dsvt import export_dsvt
 
-    if config.resolution or config.dynamic_batch or config.batch != 1:
-        raise UsageError(f"{spec.name} takes voxels, not images: --resolution/--batch/--dynamic-batch do not apply",
-                         "Voxel and set counts are always dynamic; size the TensorRT profile with --profile-from N.")
     model, weights = create_model(spec, config.checkpoint, config.pretrained, config.seed)
     with bundle_io.atomic_folder(out, config.force) as staging:
         info = export_dsvt(spec, model, staging, flavour=config.flavour, profile_from=config.profile_from,
@@ -241,13 +273,27 @@ def _run_voxel_export(config: ExportConfig, spec: ModelSpec, target: TargetProfi
     return Bundle(path=out, manifest=manifest, parity=parity, timings=info["timings_s"])
 
 
-def _parity_runner(flavour: str, data: bytes) -> tuple[str, Callable]:
-    if flavour == "portable":
-        return _ort_label(), ort_runner(data)
-    evaluator = ReferenceEvaluator(onnx.load_from_string(data), new_ops=evaluator_ops())
-    names = list(evaluator.input_names)
-    return (f"onnx {onnx.__version__} ReferenceEvaluator + edgeattn reference ops",
-            lambda inputs: evaluator.run(None, dict(zip(names, inputs))))
+IMAGE_ONLY_FIELDS = ("resolution", "batch", "dynamic_batch", "min_batch", "max_batch")
+
+
+def _check_flags_apply_to(spec: ModelSpec, config: ExportConfig) -> None:
+    """Refuse explicitly given options that do not apply to this model's input kind."""
+    given = config.model_fields_set
+    if spec.input_kind == "voxels":
+        stray = [f for f in IMAGE_ONLY_FIELDS if f in given and getattr(config, f) != ExportConfig.model_fields[f].default]
+        if stray:
+            raise UsageError(f"{spec.name} takes voxels, not images: {flag_name(stray[0])} does not apply",
+                             "Voxel and set counts are always dynamic; size the TensorRT profile with --profile-from N.")
+        if config.precision != "fp32":
+            raise UsageError(f"--precision {config.precision} is not available for voxel models ({spec.name}) yet",
+                             "Export LiDAR models with --precision fp32.")
+    elif "profile_from" in given:
+        raise UsageError(f"{flag_name('profile_from')} sizes LiDAR profiles; {spec.name} takes images",
+                         "Drop --profile-from; use --dynamic-batch with --min-batch/--max-batch for image models.")
+
+
+def _parity_runner(flavour: str, data: bytes) -> Runner:
+    return OrtRunner(data, threads=2) if flavour == "portable" else ReferenceRunner(data)
 
 
 def _graph_key(file_name: str) -> str:
@@ -308,12 +354,6 @@ def _summary(reports: list[ParityReport]) -> str:
             f"random): worst max abs {worst.max_abs:.2e} (allowed {worst.atol:.1e}), cosine >= "
             f"{min(o.cosine for c in parity.cases for o in c.outputs):.7f}.")
     return "\n".join(lines + ["Details: `parity.json`."])
-
-
-def _ort_label() -> str:
-    import onnxruntime
-
-    return f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider"
 
 
 def _tool_versions() -> dict[str, str]:

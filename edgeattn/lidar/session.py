@@ -13,31 +13,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from edgeattn.errors import MissingDependencyError, UsageError
+from edgeattn.errors import UsageError
 from edgeattn.lidar.inputs import StackInputs, build_stack_inputs
 from edgeattn.lidar.layout import DSVTLayout
 from edgeattn.lidar.profiles import TrtProfile
 from edgeattn.lidar.voxelize import Voxels, voxelize
+from edgeattn.runners.ort import OrtRunner
 
 
 class DSVTSession:
     """An exported portable stack (model.onnx) plus its trt_profiles.json and the model's layout."""
 
     def __init__(self, onnx_path: Path, profile_path: Path, layout: DSVTLayout, threads: int = 2) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise MissingDependencyError("onnxruntime is not installed",
-                                         "Install it with `pip install onnxruntime`.") from exc
         for path in (onnx_path, profile_path):
             if not Path(path).is_file():
                 raise UsageError(f"{path} does not exist", "Point at the files written by `edgeattn export`.")
         self.layout = layout
         self.profile = TrtProfile.model_validate(json.loads(Path(profile_path).read_text())["profile"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.runner = OrtRunner(onnx_path, threads).prepare()
 
     def prepare(self, voxels: Voxels) -> StackInputs:
         """Partition one batch of voxels and check it fits the TensorRT profile."""
@@ -49,7 +42,7 @@ class DSVTSession:
         """Last-stage voxel features [M, C] and their coordinates [M, 4]."""
         inputs = self.prepare(voxels)
         feeds = {name: np.ascontiguousarray(t.numpy()) for name, t in inputs.tensors.items()}
-        (out,) = self.session.run(None, feeds)
+        (out,) = self.runner.infer(feeds).values()
         return torch.from_numpy(out), inputs.stage_coords[-1]
 
     def run_points(self, points: Tensor | list[Tensor]) -> tuple[Tensor, Tensor]:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from edgeattn.errors import UsageError
-from edgeattn.ops.registry import Flavour, evaluator_ops, translation_table
+from edgeattn.ops.registry import Flavour, translation_table
 
 DEFAULT_OPSET = 18
 
@@ -53,25 +53,18 @@ def export_flavour(
 
 def run_portable(model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Run a portable-flavour model in ONNX Runtime (CPU, deterministic single thread)."""
-    import onnxruntime as ort
+    from edgeattn.runners.ort import OrtRunner
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    names = [i.name for i in session.get_inputs()]
-    return session.run(None, dict(zip(names, inputs, strict=True)))
+    with OrtRunner(model, threads=1) as runner:
+        return runner.run(list(inputs))
 
 
 def run_plugins(model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Run a plugin-flavour model in onnx's ReferenceEvaluator with the edgeattn reference ops."""
-    from onnx.reference import ReferenceEvaluator
+    from edgeattn.runners.reference import ReferenceRunner
 
-    evaluator = ReferenceEvaluator(model, new_ops=evaluator_ops())
-    names = [i.name for i in model.graph.input]
-    return evaluator.run(None, dict(zip(names, inputs, strict=True)))
+    with ReferenceRunner(model) as runner:
+        return runner.run(list(inputs))
 
 
 def run_flavour(

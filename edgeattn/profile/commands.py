@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from edgeattn.errors import UsageError
+from edgeattn.exporters.bundle import graph_file
 from edgeattn.profile.profiler import ProfileSettings, profile_run
 from edgeattn.profile.report import (
     load_runs,
@@ -18,7 +19,7 @@ from edgeattn.profile.report import (
     render_comparison_markdown,
     render_run_html,
 )
-from edgeattn.profile.runners import runner_class
+from edgeattn.runners.registry import runner_class
 from edgeattn.profile.schema import validate_run
 from edgeattn.profile.source import resolve_source
 
@@ -31,16 +32,20 @@ def run_file_stem(model: str, backend: str, batch: int, threads: int) -> str:
 
 def profile_command(bundle_or_model: str, backend: str = "ort-cpu", batch: int = 1, threads: int | None = None,
                     warmup: int = 10, iters: int = 50, out: Path = Path("profiles"),
-                    resolution: int | None = None, op_profile_iters: int = 10,
-                    show_progress: bool = True, write_html: bool = True) -> Path:
+                    resolution: int | None = None, op_profile_iters: int = 10, precision: str = "fp32",
+                    flavour: str = "portable", show_progress: bool = True, write_html: bool = True) -> Path:
     """Profile a bundle folder, an ONNX file or a registry model on one backend.
 
     Writes ``<out>/<model>_<backend>_b<batch>_t<threads>.json`` (schema: profile/schema/run.schema.json)
     and (with ``write_html``) the matching ``.html`` report; returns the JSON path. ``resolution`` applies
-    to registry models.
+    to registry models; ``precision`` and ``flavour`` pick the graph of a bundle.
     """
     cls = runner_class(backend)
     cls.require()
+    if flavour == "plugins" and backend != "tensorrt":
+        raise UsageError(f"backend {backend} cannot run edgeattn plugin nodes",
+                         "Profile the plugin graph with --backend tensorrt (plugin library loaded), or use "
+                         "--flavour portable.")
     try:
         settings = ProfileSettings(batch=batch, threads=threads, warmup=warmup, iters=iters,
                                    op_profile_iters=op_profile_iters, show_progress=show_progress)
@@ -55,7 +60,7 @@ def profile_command(bundle_or_model: str, backend: str = "ort-cpu", batch: int =
     with tempfile.TemporaryDirectory(prefix="edgeattn-profile-") as tmp:
         workdir = Path(tmp)
         source = resolve_source(bundle_or_model, batch, need_onnx=cls.needs == "onnx", workdir=workdir,
-                                resolution=resolution, seed=0)
+                                resolution=resolution, seed=0, graph=graph_file(flavour, precision))
         record = profile_run(source, backend, settings, workdir)
     validate_run(record)
     out.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,8 @@ import onnx
 
 from edgeattn.errors import EdgeattnError
 from edgeattn.profile.blocks import UNKNOWN, NodeOrigin, attribute_nodes
-from edgeattn.profile.runners import Feeds, OrtCpuRunner
+from edgeattn.runners import Feeds
+from edgeattn.runners.ort import OrtRunner
 
 KERNEL_SUFFIX = "_kernel_time"
 OUTLIER_FACTOR = 1.5
@@ -103,7 +104,7 @@ def profile_ort_ops(onnx_path: str | Path, feeds: Feeds, threads: int, iters: in
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     optimized_path = workdir / "ort_optimized.onnx"
-    runner = OrtCpuRunner(onnx_path, threads=threads, profile_prefix=workdir / "ort_profile",
+    runner = OrtRunner(onnx_path, threads=threads, profile_prefix=workdir / "ort_profile",
                           optimized_model_path=optimized_path)
     runner.prepare()
     try:

@@ -20,15 +20,11 @@ from edgeattn.errors import UsageError
 from edgeattn.profile.environment import collect_environment
 from edgeattn.profile.opprofile import profile_ort_ops
 from edgeattn.profile.roofline import estimate_for_targets, graph_cost
-from edgeattn.profile.runners import (
-    OrtCpuRunner,
-    Runner,
-    TensorRTRunner,
-    TorchCpuRunner,
-    bundle_engine,
-    default_threads,
-    runner_class,
-)
+from edgeattn.runners import Runner, default_threads
+from edgeattn.runners.ort import OrtRunner
+from edgeattn.runners.registry import runner_class
+from edgeattn.runners.tensorrt import TensorRTRunner, bundle_engine
+from edgeattn.runners.torch_runners import TorchCpuRunner
 from edgeattn.profile.schema import RUN_SCHEMA_ID
 from edgeattn.profile.source import ModelSource
 from edgeattn.profile.stats import latency_stats
@@ -63,8 +59,8 @@ def make_runner(backend: str, source: ModelSource, settings: ProfileSettings) ->
     if cls.needs == "torch" and source.torch_factory is None:
         raise UsageError(f"backend {backend} runs torch models; {source.name} is ONNX only",
                          "pass a registry model name, or pick --backend ort-cpu / tensorrt")
-    if cls is OrtCpuRunner:
-        return OrtCpuRunner(source.onnx_path, threads=threads)
+    if cls is OrtRunner:
+        return OrtRunner(source.onnx_path, threads=threads)
     if cls is TensorRTRunner:
         engine = bundle_engine(source.onnx_path.parent) if source.origin == "bundle" else None
         if engine is not None:

@@ -74,7 +74,7 @@ def onnx_io(path: Path, batch: int) -> tuple[dict[str, tuple[int, ...]], dict[st
                 dims.append(batch)
             else:
                 raise UsageError(f"input {graph_input.name!r} of {path} has a dynamic axis {axis} besides batch",
-                                 "export it with static spatial sizes (edgeattn export --resolution N)")
+                                 "export it with static spatial sizes (edgeattn export --img-size N)")
         shapes[graph_input.name] = tuple(dims)
     for name, shape in shapes.items():
         if shape and shape[0] != batch:
@@ -104,7 +104,7 @@ def _registry_model(name: str, seed: int) -> tuple[Any, tuple[int, int, int]]:
 
 
 def resolve_source(bundle_or_model: str, batch: int, need_onnx: bool, workdir: Path,
-                   resolution: int | None = None, seed: int = 0) -> ModelSource:
+                   resolution: int | None = None, seed: int = 0, graph: str = MODEL_FILE) -> ModelSource:
     """Turn the command-line argument into a ModelSource.
 
     A folder must hold ``model.onnx`` (and usually ``manifest.json``); a ``.onnx`` path is used as is;
@@ -112,10 +112,15 @@ def resolve_source(bundle_or_model: str, batch: int, need_onnx: bool, workdir: P
     needs it (``edgeattn.exporters.pipeline.export`` with a dynamic batch) and otherwise run in torch.
     """
     path = Path(bundle_or_model)
+    if graph != MODEL_FILE and not path.is_dir():
+        raise UsageError(f"--graph/--flavour pick a graph inside a bundle; {bundle_or_model} is not a bundle folder",
+                         "Pass a bundle folder, or drop --graph/--flavour.")
     if path.is_dir():
-        model_path = path / MODEL_FILE
+        model_path = path / graph
         if not model_path.is_file():
-            raise UsageError(f"{path} has no {MODEL_FILE}", "pass a bundle folder made by `edgeattn export`")
+            present = ", ".join(sorted(p.name for p in path.glob("*.onnx"))) or "none"
+            raise UsageError(f"{path} has no {graph} (ONNX files there: {present})",
+                             "Pick a graph the bundle has with --graph/--flavour, or re-export with that precision.")
         shapes, dtypes, outputs, params = onnx_io(model_path, batch)
         return ModelSource(_bundle_name(path), "bundle", shapes, outputs, onnx_path=model_path,
                            input_dtypes=dtypes, params=params)

@@ -15,7 +15,7 @@ def latency_stats(samples_ms: list[float], batch: int) -> dict[str, float]:
     if not samples_ms:
         raise EdgeattnError(
             "no timed runs finished, so there is nothing to summarise",
-            "run with --iters 1 or more and let at least one run finish before stopping",
+            "run with --iterations 1 or more and let at least one run finish before stopping",
         )
     values = np.asarray(samples_ms, dtype=np.float64)
     median = float(np.median(values))

@@ -17,7 +17,8 @@ from edgeattn.profile.commands import profile_command, report_command
 from edgeattn.profile.plots import pareto_front
 from edgeattn.profile.profiler import ProfileSettings, measure
 from edgeattn.profile.report import comparison_rows, render_comparison_markdown
-from edgeattn.profile.runners import OrtCpuRunner, TensorRTRunner
+from edgeattn.runners.ort import OrtRunner
+from edgeattn.runners.tensorrt import TensorRTRunner
 from edgeattn.profile.schema import run_schema, validate_run
 
 
@@ -126,7 +127,7 @@ def test_report_command_refuses_missing_files(tmp_path):
         report_command([tmp_path / "missing.json"], out=tmp_path / "r.html")
 
 
-class _InterruptedRunner(OrtCpuRunner):
+class _InterruptedRunner(OrtRunner):
     """Raises KeyboardInterrupt (as Ctrl-C would) on the 4th timed run."""
 
     def _infer(self, feeds):

@@ -8,15 +8,10 @@ import torch
 from profile_tiny_model import HEIGHT, SEED, WIDTH
 
 from edgeattn.errors import MissingDependencyError, UsageError
-from edgeattn.profile.runners import (
-    OrtCpuRunner,
-    TensorRTRunner,
-    TorchCpuRunner,
-    TorchCudaRunner,
-    TorchCudaTritonRunner,
-    backend_availability,
-    runner_class,
-)
+from edgeattn.runners.ort import OrtRunner
+from edgeattn.runners.registry import backend_availability, runner_class
+from edgeattn.runners.tensorrt import TensorRTRunner
+from edgeattn.runners.torch_runners import TorchCpuRunner, TorchCudaRunner, TorchCudaTritonRunner
 from edgeattn.tolerances import model_fp32_atol
 
 HAS_CUDA = torch.cuda.is_available()
@@ -41,7 +36,7 @@ def _check(outputs: dict[str, np.ndarray], reference: np.ndarray) -> None:
 
 @pytest.mark.parametrize("threads", [1, 2], ids=["1-thread", "2-threads"])
 def test_ort_cpu_matches_torch_and_records_timings(tiny_onnx, feeds, reference, threads):
-    with OrtCpuRunner(tiny_onnx, threads=threads) as runner:
+    with OrtRunner(tiny_onnx, threads=threads) as runner:
         assert runner.session.get_session_options().intra_op_num_threads == threads
         assert runner.session.get_session_options().inter_op_num_threads == 1
         for _ in range(3):
@@ -65,7 +60,7 @@ def test_torch_cpu_matches_module_and_restores_threads(tiny_net, feeds, referenc
 
 def test_infer_before_prepare_is_a_usage_error(tiny_onnx, feeds):
     with pytest.raises(UsageError, match="before prepare"):
-        OrtCpuRunner(tiny_onnx).infer(feeds)
+        OrtRunner(tiny_onnx).infer(feeds)
 
 
 def test_unknown_backend_lists_choices():

@@ -92,7 +92,7 @@ def relu_linear_attention_kernel(
             mask=d_ok[:, None] & n_ok[None, :],
             other=0,
         )
-        k_t = tl.maximum(k_t, 0)
+        k_t = tl.maximum(k_t, 0).to(k_ptr.dtype.element_ty)  # int literal 0 would promote int8 to int32
         v = tl.load(
             v_ptr + b * s_vb + h * s_vh + offs_n[:, None] * s_vn + offs_dv[None, :] * s_vd,
             mask=n_ok[:, None] & dv_ok[None, :],

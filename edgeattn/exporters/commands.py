@@ -1,0 +1,46 @@
+"""`edgeattn export` as a plain function: build the config from the flags that were given, run, print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from edgeattn.errors import UsageError
+from edgeattn.exporters.pipeline import flag_name
+
+
+def export_command(options: dict[str, Any]) -> Any:
+    """Run an export from CLI options (None means "not given") and print parity, fidelity and the bundle."""
+    from rich.console import Console
+
+    from edgeattn.exporters.pipeline import ExportConfig, run_export
+
+    given = {key: value for key, value in options.items() if value is not None}
+    try:
+        config = ExportConfig(**given)
+    except ValidationError as error:
+        raise usage_error(error) from None
+    bundle = run_export(config)
+    console, err_console = Console(), Console(stderr=True)
+    for report in bundle.parity:
+        worst = report.worst()
+        console.print(f"parity ok {report.graph} on {report.runtime}: max abs {worst.max_abs:.2e} "
+                      f"(allowed {worst.atol:.1e}), cosine {worst.cosine:.7f}", markup=False, highlight=False)
+    fidelity = bundle.manifest.get("precision", {}).get("fidelity")
+    if fidelity:
+        console.print(f"{config.precision} fidelity vs fp32: " + ", ".join(
+            f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in fidelity.items()), markup=False)
+    console.print(f"bundle: {bundle.path} ({', '.join(bundle.files)})", markup=False, highlight=False)
+    timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in bundle.timings.items())
+    err_console.print(timings, style="dim", soft_wrap=True, markup=False, highlight=False)
+    return bundle
+
+
+def usage_error(error: ValidationError) -> UsageError:
+    """The first pydantic validation error as a one-line UsageError naming the CLI flag."""
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return UsageError(f"invalid {flag_name(field) if field else 'options'}: {message}",
+                      "Run `edgeattn export --help` for the accepted values.")
