@@ -28,11 +28,12 @@ class PluginKernels:
 
     node_launches(attributes, input_shapes): every launch the plugin may make for one graph node
     (`edgeattn.plugins.launches.PluginLaunch`, one per accepted I/O type combination).
-    case_launches(case): the same for a spec.yaml case (INT8 launches included).
+    case_attributes(case): the plugin node attributes of a spec.yaml case, INT8 scales included
+    (so a case's launches are `node_launches(case_attributes(case), shapes of spec.inputs)`).
     """
 
     node_launches: Callable[[dict[str, Any], list[list[Any]]], list[Any]]
-    case_launches: Callable[[Any], list[Any]]
+    case_attributes: Callable[[Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -16,5 +16,5 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=SingleHeadAttention,
     schema=_onnx.SCHEMA,
-    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_launches),
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
 )

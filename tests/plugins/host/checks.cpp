@@ -87,8 +87,7 @@ trt::PluginFieldCollection const* buildFields(trt::IPluginCreatorV3One& creator,
     }
     for (RawField const& r : c.raws)
     {
-        store.add(r.name, fromHex(r.hex == "null" ? "" : r.hex), static_cast<trt::PluginFieldType>(r.type), r.length,
-            r.hex == "null");
+        store.add(r.name, fromHex(r.hex == "null" ? "" : r.hex), r.type, r.length, r.hex == "null");
     }
     return store.finish();
 }
@@ -118,8 +117,8 @@ std::string dumpFields(trt::PluginFieldCollection const* fc)
     }
     std::vector<trt::PluginField> fields(fc->fields, fc->fields + fc->nbFields);
     return jsonList(fields, [](trt::PluginField const& f) {
-        size_t const bytes = f.data != nullptr ? elementSize(f.type) * static_cast<size_t>(f.length) : 0;
-        return "{\"name\":" + quote(f.name ? f.name : "") + ",\"type\":" + std::to_string(static_cast<int32_t>(f.type))
+        size_t const bytes = f.data != nullptr && f.length > 0 ? elementSize(f.type) * static_cast<size_t>(f.length) : 0;
+        return "{\"name\":" + quote(f.name ? f.name : "") + ",\"type\":" + quote(fieldTypeName(f.type))
             + ",\"length\":" + std::to_string(f.length) + ",\"hex\":" + quote(toHex(f.data, bytes)) + "}";
     });
 }
@@ -157,7 +156,7 @@ std::string fieldNames(trt::IPluginCreatorV3One& creator)
     trt::PluginFieldCollection const* fc = creator.getFieldNames();
     std::vector<trt::PluginField> fields(fc->fields, fc->fields + fc->nbFields);
     return jsonList(fields, [](trt::PluginField const& f) {
-        return "{\"name\":" + quote(f.name) + ",\"type\":" + std::to_string(static_cast<int32_t>(f.type))
+        return "{\"name\":" + quote(f.name) + ",\"type\":" + quote(fieldTypeName(f.type))
             + ",\"length\":" + std::to_string(f.length) + "}";
     });
 }
@@ -236,7 +235,7 @@ std::string outputTypes(Plugin& p, Case const& c)
     int32_t const status = p.build->getOutputDataTypes(
         out.data(), static_cast<int32_t>(out.size()), in.data(), static_cast<int32_t>(in.size()));
     return "{\"status\":" + std::to_string(status) + ",\"types\":"
-        + jsonList(out, [](trt::DataType t) { return std::to_string(static_cast<int32_t>(t)); }) + "}";
+        + jsonList(out, [](trt::DataType t) { return quote(dataTypeName(t)); }) + "}";
 }
 
 constexpr trt::DataType kTypes[] = {trt::DataType::kFLOAT, trt::DataType::kHALF, trt::DataType::kINT8,
@@ -270,8 +269,7 @@ void formats(Plugin& p, std::vector<trt::DynamicPluginTensorDesc>& io, int32_t n
 std::string describe(std::vector<trt::DynamicPluginTensorDesc> const& io)
 {
     return jsonList(io, [](trt::DynamicPluginTensorDesc const& d) {
-        return "[" + std::to_string(static_cast<int32_t>(d.desc.type)) + ","
-            + std::to_string(static_cast<int32_t>(d.desc.format)) + "]";
+        return "[" + quote(dataTypeName(d.desc.type)) + "," + quote(formatName(d.desc.format)) + "]";
     });
 }
 

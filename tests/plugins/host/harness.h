@@ -19,7 +19,7 @@ struct Attr
 struct RawField
 {
     std::string name;
-    int32_t type;
+    trt::PluginFieldType type;
     int32_t length;
     std::string hex; //!< "null" for a null data pointer
 };
@@ -41,6 +41,13 @@ struct Case
     std::vector<Input> inputs;
     bool noFields{false};
 };
+
+//! Enum names <-> values of the header version this program is compiled against.
+std::string dataTypeName(trt::DataType type);
+trt::DataType dataType(std::string const& name);
+std::string formatName(trt::TensorFormat format);
+std::string fieldTypeName(trt::PluginFieldType type);
+trt::PluginFieldType fieldType(std::string const& name);
 
 //! Read the next case from `in`; false at the end.
 bool readCase(std::istream& in, Case& c);

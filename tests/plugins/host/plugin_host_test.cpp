@@ -11,9 +11,10 @@
 //   plugin <name> <version> <namespace>
 //   attr <name> FLOAT|FLOATS|INT|INTS|STRING <count> <values>  floats as float32 bit patterns (8 hex
 //                                                               digits), ints decimal, strings hex
-//   raw <name> <PluginFieldType number> <length> <hex bytes | null>   a field passed as given
-//   nofields                                                          pass a null PluginFieldCollection
-//   input <DataType number> <rank> <dims...>
+//   raw <name> <PluginFieldType name> <length> <hex bytes | null>   a field passed as given
+//   nofields                                                        pass a null PluginFieldCollection
+//   input <DataType name> <rank> <dims...>
+// Enums are read and written by name (kFLOAT, kLINEAR, kFLOAT32, ...).
 #include "harness.h"
 
 #include <dlfcn.h>

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <istream>
 #include <sstream>
+#include <stdexcept>
+#include <utility>
 
 void CapturingLogger::log(Severity severity, char const* msg) noexcept
 {
@@ -65,6 +67,40 @@ std::string toHex(void const* data, size_t size)
 
 namespace
 {
+using DT = trt::DataType;
+using FT = trt::PluginFieldType;
+std::pair<char const*, DT> const kDataTypes[] = {{"kFLOAT", DT::kFLOAT}, {"kHALF", DT::kHALF}, {"kINT8", DT::kINT8},
+    {"kINT32", DT::kINT32}, {"kBOOL", DT::kBOOL}, {"kUINT8", DT::kUINT8}, {"kBF16", DT::kBF16}, {"kINT64", DT::kINT64}};
+std::pair<char const*, FT> const kFieldTypes[] = {{"kFLOAT16", FT::kFLOAT16}, {"kFLOAT32", FT::kFLOAT32},
+    {"kFLOAT64", FT::kFLOAT64}, {"kINT8", FT::kINT8}, {"kINT16", FT::kINT16}, {"kINT32", FT::kINT32},
+    {"kCHAR", FT::kCHAR}, {"kDIMS", FT::kDIMS}, {"kUNKNOWN", FT::kUNKNOWN}, {"kBF16", FT::kBF16}, {"kINT64", FT::kINT64}};
+
+template <typename Table, typename Value>
+std::string nameOf(Table const& table, Value value)
+{
+    for (auto const& [name, v] : table)
+    {
+        if (v == value)
+        {
+            return name;
+        }
+    }
+    return "?" + std::to_string(static_cast<int32_t>(value));
+}
+
+template <typename Table>
+auto valueOf(Table const& table, std::string const& name)
+{
+    for (auto const& [n, v] : table)
+    {
+        if (name == n)
+        {
+            return v;
+        }
+    }
+    throw std::invalid_argument("unknown enum name " + name);
+}
+
 Attr readAttr(std::istringstream& words)
 {
     Attr a;
@@ -80,10 +116,10 @@ Attr readAttr(std::istringstream& words)
 
 Input readInput(std::istringstream& words)
 {
-    int32_t type = 0;
+    std::string type;
     Input input{};
     words >> type >> input.dims.nbDims;
-    input.type = static_cast<trt::DataType>(type);
+    input.type = dataType(type);
     for (int32_t i = 0; i < input.dims.nbDims; ++i)
     {
         words >> input.dims.d[i];
@@ -91,6 +127,33 @@ Input readInput(std::istringstream& words)
     return input;
 }
 } // namespace
+
+std::string dataTypeName(trt::DataType type)
+{
+    return nameOf(kDataTypes, type);
+}
+
+trt::DataType dataType(std::string const& name)
+{
+    return valueOf(kDataTypes, name);
+}
+
+std::string formatName(trt::TensorFormat format)
+{
+    return format == trt::TensorFormat::kLINEAR ? "kLINEAR"
+        : format == trt::TensorFormat::kCHW32   ? "kCHW32"
+                                                : "?" + std::to_string(static_cast<int32_t>(format));
+}
+
+std::string fieldTypeName(trt::PluginFieldType type)
+{
+    return nameOf(kFieldTypes, type);
+}
+
+trt::PluginFieldType fieldType(std::string const& name)
+{
+    return valueOf(kFieldTypes, name);
+}
 
 bool readCase(std::istream& in, Case& c)
 {
@@ -121,7 +184,9 @@ bool readCase(std::istream& in, Case& c)
         else if (word == "raw")
         {
             RawField r;
-            words >> r.name >> r.type >> r.length >> r.hex;
+            std::string type;
+            words >> r.name >> type >> r.length >> r.hex;
+            r.type = fieldType(type);
             c.raws.push_back(r);
         }
         else if (word == "nofields")

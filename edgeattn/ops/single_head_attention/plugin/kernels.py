@@ -75,7 +75,6 @@ def node_launches(attributes: dict[str, Any], shapes: list[list[int | str | None
     return [_record(types, static, attributes) for types in io_types(attributes)]
 
 
-def case_launches(case: ShapeCase) -> list[PluginLaunch]:
-    """The launches of a spec.yaml case, INT8 ones included (with unit scales)."""
-    attributes = {**case.attributes, **{name: [1.0] for name in (*INT8_SCALES, OUTPUT_SCALES)}}
-    return node_launches(attributes, [case.shapes[name] for name in ("q", "k", "v")])
+def case_attributes(case: ShapeCase) -> dict[str, Any]:
+    """Plugin attributes of a spec.yaml case: its own plus unit INT8 scales (all launches covered)."""
+    return {**case.attributes, **{name: [1.0] for name in (*INT8_SCALES, OUTPUT_SCALES)}}
