@@ -79,8 +79,12 @@ def _run(command: list[str], log: list[str]) -> None:
 
 
 def build_library(tensorrt_root: Path, cubin_dir: Path, archs: list[int], build_dir: Path, *,
-                  sanitize: str = "", jobs: int = 2, static_registration: bool = True) -> PluginBuild:
-    """Configure and build the plugin library for the TensorRT headers at `tensorrt_root`."""
+                  sanitize: str = "", jobs: int = 2, static_registration: bool = True,
+                  build_type: str = "Release") -> PluginBuild:
+    """Configure and build the plugin library for the TensorRT headers at `tensorrt_root`.
+
+    sanitize: e.g. "address" (host tests); build_type: CMake's ("" = no optimisation, quickest to build).
+    """
     if reason := toolchain_refusal():
         raise UsageError(f"Cannot build the plugin library: {reason}.", "Install CMake and a C++17 compiler.")
     cuda = cuda_include_dir()
@@ -90,7 +94,7 @@ def build_library(tensorrt_root: Path, cubin_dir: Path, archs: list[int], build_
     version = tensorrt_version(tensorrt_root)
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     log: list[str] = []
-    _run(["cmake", "-S", str(SOURCE_DIR), "-B", str(build_dir), *generator, "-DCMAKE_BUILD_TYPE=Release",
+    _run(["cmake", "-S", str(SOURCE_DIR), "-B", str(build_dir), *generator, f"-DCMAKE_BUILD_TYPE={build_type}",
           f"-DTENSORRT_ROOT={tensorrt_root}", f"-DEDGEATTN_CUBIN_DIR={cubin_dir}",
           f"-DEDGEATTN_CUDA_ARCHS={';'.join(str(a) for a in archs)}", f"-DCUDA_INCLUDE_DIR={cuda}",
           f"-DEDGEATTN_SANITIZE={sanitize}", f"-DEDGEATTN_STATIC_REGISTRATION={'ON' if static_registration else 'OFF'}"],

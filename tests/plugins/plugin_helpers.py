@@ -94,7 +94,7 @@ def build_host_test(version: str, build_dir: Path, sanitize: str = "address") ->
     """Build plugin_host_test against TensorRT `version`'s headers."""
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     commands = [
-        ["cmake", "-S", str(HOST_SOURCE), "-B", str(build_dir), *generator, "-DCMAKE_BUILD_TYPE=Debug",
+        ["cmake", "-S", str(HOST_SOURCE), "-B", str(build_dir), *generator, "-DCMAKE_BUILD_TYPE=",
          f"-DTENSORRT_ROOT={headers_root(version)}", f"-DCUDA_INCLUDE_DIR={cuda_include_dir()}",
          f"-DEDGEATTN_SANITIZE={sanitize}"],
         ["cmake", "--build", str(build_dir), "-j", "2"],
@@ -108,4 +108,4 @@ def build_host_test(version: str, build_dir: Path, sanitize: str = "address") ->
 
 def build_plugins(version: str, cubin_dir: Path, build_dir: Path, sanitize: str = "address") -> PluginBuild:
     """The plugin library for TensorRT `version`'s headers with the sm_87 cubins of `cubin_dir`."""
-    return build_library(headers_root(version), cubin_dir, [87], build_dir, sanitize=sanitize)
+    return build_library(headers_root(version), cubin_dir, [87], build_dir, sanitize=sanitize, build_type="")
