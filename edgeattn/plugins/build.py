@@ -97,7 +97,8 @@ def build_library(tensorrt_root: Path, cubin_dir: Path, archs: list[int], build_
     _run(["cmake", "-S", str(SOURCE_DIR), "-B", str(build_dir), *generator, f"-DCMAKE_BUILD_TYPE={build_type}",
           f"-DTENSORRT_ROOT={tensorrt_root}", f"-DEDGEATTN_CUBIN_DIR={cubin_dir}",
           f"-DEDGEATTN_CUDA_ARCHS={';'.join(str(a) for a in archs)}", f"-DCUDA_INCLUDE_DIR={cuda}",
-          f"-DEDGEATTN_SANITIZE={sanitize}", f"-DEDGEATTN_STATIC_REGISTRATION={'ON' if static_registration else 'OFF'}"],
+          f"-DEDGEATTN_SANITIZE={sanitize}",
+          f"-DEDGEATTN_STATIC_REGISTRATION={'ON' if static_registration else 'OFF'}"],
          log)
     _run(["cmake", "--build", str(build_dir), "-j", str(jobs)], log)
     static = build_dir / STATIC_LIBRARY

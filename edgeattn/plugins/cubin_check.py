@@ -125,7 +125,8 @@ def row_problems(folder: Path, row: TableRow, arch: int) -> list[str]:
         problems.append(f"{row.file}: ELF ABI version {facts.abi_version}; JetPack 6 loads {JETPACK6_ABI}")
     if row.kernel not in facts.functions:
         problems.append(f"{row.file}: no kernel symbol {row.kernel} (has {', '.join(facts.functions)})")
-    elif facts.param_sizes[row.kernel] != expected_param_sizes(row.key) or len(facts.param_sizes[row.kernel]) != row.num_params:
+    elif (facts.param_sizes[row.kernel] != expected_param_sizes(row.key)
+          or len(facts.param_sizes[row.kernel]) != row.num_params):
         problems.append(f"{row.file}: parameter sizes {facts.param_sizes[row.kernel]} do not match the launch")
     version = ptx_version((folder / row.file).with_suffix(".ptx").read_text())
     if arch == 87 and version > JETPACK6_MAX_PTX:

@@ -175,7 +175,8 @@ def unique_launches(launches: list[PluginLaunch]) -> list[PluginLaunch]:
 
 def graph_launches(models: list[onnx.ModelProto]) -> list[PluginLaunch]:
     """Every distinct kernel variant the plugin nodes of `models` need."""
-    return unique_launches([launch for model in models for node in plugin_nodes(model) for launch in node_launches(node)])
+    nodes = [node for model in models for node in plugin_nodes(model)]
+    return unique_launches([launch for node in nodes for launch in node_launches(node)])
 
 
 def case_launches(op: Any, case: Any) -> list[PluginLaunch]:

@@ -15,7 +15,8 @@ from elftools.elf.elffile import ELFFile
 
 from edgeattn.plugins.cubin_check import read_table
 
-RUNTIME_LIBRARIES = re.compile(r"^(libstdc\+\+\.so\.6|libgcc_s\.so\.1|libc\.so\.6|libm\.so\.6|ld-linux-.*|libasan\.so\.\d+)$")
+RUNTIME_LIBRARIES = re.compile(
+    r"^(libstdc\+\+\.so\.6|libgcc_s\.so\.1|libc\.so\.6|libm\.so\.6|ld-linux-.*|libasan\.so\.\d+)$")
 TENSORRT_SYMBOL = re.compile(r"nvinfer|getPluginRegistry|getLogger|createInfer")
 
 
