@@ -55,7 +55,7 @@ def plugin_cubins(tmp_path_factory, fixture_nodes) -> Path:
     try:
         jetpack6_ptxas()
     except UsageError as exc:
-        pytest.skip(f"no JetPack 6 ptxas: {exc.what}")
+        pytest.skip(f"no JetPack 6 ptxas: {exc.what} {exc.hint}")
     launches = unique_launches([launch for item in fixture_nodes for launch in node_launches(item.node)])
     out = tmp_path_factory.mktemp("cubins")
     compile_launches(launches, [87], out)
