@@ -35,12 +35,14 @@ POINTER_TYPES = {
 
 @dataclass
 class KernelLaunch:
-    """One recorded kernel call: the kernel, its grid, Triton signature and constexpr values."""
+    """One recorded kernel call: the kernel, its grid, Triton signature, constexpr values and the
+    positional arguments it was given (tensors and scalars, in kernel parameter order)."""
 
     kernel: Any
     grid: tuple[int, ...]
     signature: dict[str, str] = field(default_factory=dict)
     constexprs: dict[str, Any] = field(default_factory=dict)
+    args: tuple[Any, ...] = ()
 
     @property
     def name(self) -> str:
@@ -57,7 +59,7 @@ class _Recorder:
             names = self.kernel.arg_names
             signature = {name: _arg_type(value) for name, value in zip(names, args, strict=False)}
             signature.update({name: "constexpr" for name in constexprs})
-            self.launches.append(KernelLaunch(self.kernel, tuple(grid), signature, constexprs))
+            self.launches.append(KernelLaunch(self.kernel, tuple(grid), signature, constexprs, tuple(args)))
 
         return record
 

@@ -23,6 +23,20 @@ _OPS_DIR = Path(__file__).parent
 
 
 @dataclass(frozen=True)
+class PluginKernels:
+    """How an op's TensorRT plugin (`<op>/plugin/`) launches its AOT-compiled Triton kernels.
+
+    node_launches(attributes, input_shapes): every launch the plugin may make for one graph node
+    (`edgeattn.plugins.launches.PluginLaunch`, one per accepted I/O type combination).
+    case_attributes(case): the plugin node attributes of a spec.yaml case, INT8 scales included
+    (so a case's launches are `node_launches(case_attributes(case), shapes of spec.inputs)`).
+    """
+
+    node_launches: Callable[[dict[str, Any], list[list[Any]]], list[Any]]
+    case_attributes: Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class OpDef:
     """Everything edgeattn knows about one op.
 
@@ -30,6 +44,7 @@ class OpDef:
     reference: the fp32 PyTorch function (the truth).
     portable / plugin: onnxscript-traced translation functions (standard ops / one edgeattn node).
     evaluator: the `OpRun` class running the plugin node in `onnx.reference.ReferenceEvaluator`.
+    plugin_kernels: the kernel launches of the op's TensorRT plugin (None: the op has no plugin yet).
     """
 
     name: str
@@ -42,11 +57,18 @@ class OpDef:
     schema: onnx.defs.OpSchema
     version: int = VERSION
     domain: str = DOMAIN
+    plugin_kernels: PluginKernels | None = None
 
     @cached_property
     def spec(self) -> OpSpec:
         """The op's spec.yaml (shapes, attributes, tolerances, used-by models)."""
         return load_spec(_OPS_DIR / self.folder / "spec.yaml")
+
+    @property
+    def plugin_dir(self) -> Path | None:
+        """`<op>/plugin/`, whose *.cpp the plugin library builds (None when the op has no plugin)."""
+        folder = _OPS_DIR / self.folder / "plugin"
+        return folder if any(folder.glob("*.cpp")) else None
 
     @property
     def overload(self) -> Any:

@@ -1,7 +1,8 @@
 """SingleHeadAttention: SHViT single-head self-attention over channel-first tokens."""
 
-from edgeattn.ops.registry import OpDef
+from edgeattn.ops.registry import OpDef, PluginKernels
 from edgeattn.ops.single_head_attention import onnx as _onnx
+from edgeattn.ops.single_head_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.single_head_attention.evaluator import SingleHeadAttention
 from edgeattn.ops.single_head_attention.reference import single_head_attention
 from edgeattn.ops.single_head_attention.torch_op import single_head_attention_op
@@ -15,4 +16,5 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=SingleHeadAttention,
     schema=_onnx.SCHEMA,
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
 )

@@ -1,0 +1,51 @@
+# TensorRT headers (and libnvinfer, when present), CUDA headers and the sanitizer switch.
+
+if(TENSORRT_ROOT)
+  find_path(TENSORRT_INCLUDE_DIR NvInferRuntime.h PATHS "${TENSORRT_ROOT}/include" NO_DEFAULT_PATH)
+  find_library(TENSORRT_NVINFER nvinfer PATHS "${TENSORRT_ROOT}/lib" "${TENSORRT_ROOT}/lib64" NO_DEFAULT_PATH)
+else()
+  find_path(TENSORRT_INCLUDE_DIR NvInferRuntime.h
+    PATHS "/usr/include/${CMAKE_LIBRARY_ARCHITECTURE}" /usr/local/tensorrt/include /usr/include)
+  find_library(TENSORRT_NVINFER nvinfer
+    PATHS "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}" /usr/local/tensorrt/lib /usr/lib)
+endif()
+if(NOT TENSORRT_INCLUDE_DIR)
+  message(FATAL_ERROR "TensorRT headers (NvInferRuntime.h) not found; set TENSORRT_ROOT to the folder holding "
+                      "include/NvInferRuntime.h (JetPack: /usr, headers in /usr/include/aarch64-linux-gnu).")
+endif()
+
+file(READ "${TENSORRT_INCLUDE_DIR}/NvInferVersion.h" version_header)
+foreach(part MAJOR MINOR PATCH)
+  if(version_header MATCHES "#define TRT_${part}_ENTERPRISE ([0-9]+)")
+    set(trt_${part} "${CMAKE_MATCH_1}")
+  elseif(version_header MATCHES "#define NV_TENSORRT_${part} ([0-9]+)")
+    set(trt_${part} "${CMAKE_MATCH_1}")
+  else()
+    message(FATAL_ERROR "Cannot read the TensorRT version from ${TENSORRT_INCLUDE_DIR}/NvInferVersion.h")
+  endif()
+endforeach()
+set(EDGEATTN_TENSORRT_VERSION "${trt_MAJOR}.${trt_MINOR}.${trt_PATCH}")
+set(EDGEATTN_TENSORRT_MAJOR "${trt_MAJOR}")
+if(trt_MAJOR LESS 10)
+  message(FATAL_ERROR "TensorRT ${EDGEATTN_TENSORRT_VERSION} is too old: edgeattn plugins need IPluginV3 (TensorRT 10+).")
+endif()
+
+if(NOT CUDA_INCLUDE_DIR)
+  find_package(CUDAToolkit QUIET)
+  if(CUDAToolkit_FOUND)
+    list(GET CUDAToolkit_INCLUDE_DIRS 0 CUDA_INCLUDE_DIR)
+  else()
+    find_path(CUDA_INCLUDE_DIR cuda.h PATHS /usr/local/cuda/include)
+  endif()
+endif()
+if(NOT CUDA_INCLUDE_DIR OR NOT EXISTS "${CUDA_INCLUDE_DIR}/cuda.h" OR NOT EXISTS "${CUDA_INCLUDE_DIR}/cuda_runtime_api.h")
+  message(FATAL_ERROR "CUDA headers (cuda.h, cuda_runtime_api.h) not found; set CUDA_INCLUDE_DIR "
+                      "(JetPack: /usr/local/cuda/include). Only the headers are used: the driver is loaded at run time.")
+endif()
+
+function(edgeattn_sanitize target)
+  if(EDGEATTN_SANITIZE)
+    target_compile_options(${target} PRIVATE "-fsanitize=${EDGEATTN_SANITIZE}" -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE "-fsanitize=${EDGEATTN_SANITIZE}")
+  endif()
+endfunction()

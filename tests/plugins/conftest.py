@@ -1,0 +1,94 @@
+"""Session fixtures of the plugin tests: fixture nodes, sm_87 cubins, and per TensorRT header
+version an AddressSanitizer build of the library and of the host test program, run once on every case."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugin_helpers import (
+    TENSORRT_VERSIONS,
+    Request,
+    build_host_test,
+    build_plugins,
+    headers_refusal,
+    node_request,
+    run_host_test,
+)
+
+FIXTURE = Path(__file__).parent / "data" / "plugin_nodes.json"
+
+
+@dataclass
+class FixtureNode:
+    """One recorded plugin node and the request id the host tests use for it."""
+
+    id: str
+    graph: str
+    node: Any  # edgeattn.plugins.graph.PluginNode
+
+
+@pytest.fixture(scope="session")
+def fixture_nodes() -> list[FixtureNode]:
+    from edgeattn.plugins.graph import PluginNode
+
+    graphs = json.loads(FIXTURE.read_text())["graphs"]
+    return [
+        FixtureNode(f"g{g}:{record['name']}", f"{graph['model']}@{graph['resolution']}/{graph['graph']}",
+                    PluginNode.from_json(record))
+        for g, graph in enumerate(graphs) for record in graph["nodes"]
+    ]
+
+
+@pytest.fixture(scope="session")
+def plugin_cubins(tmp_path_factory, fixture_nodes) -> Path:
+    """sm_87 cubins (CUDA 12.6 ptxas) of every kernel variant the fixture nodes need."""
+    from edgeattn.errors import UsageError
+    from edgeattn.plugins.compile import compile_launches
+    from edgeattn.plugins.graph import node_launches, unique_launches
+    from edgeattn.plugins.ptxas import jetpack6_ptxas
+
+    try:
+        jetpack6_ptxas()
+    except UsageError as exc:
+        pytest.skip(f"no JetPack 6 ptxas: {exc.what} {exc.hint}")
+    launches = unique_launches([launch for item in fixture_nodes for launch in node_launches(item.node)])
+    out = tmp_path_factory.mktemp("cubins")
+    compile_launches(launches, [87], out)
+    return out
+
+
+@dataclass
+class HostRun:
+    """One TensorRT header version: its builds and the host test program's records by case id."""
+
+    version: str
+    build: Any
+    header: dict[str, Any]
+    records: dict[str, dict[str, Any]]
+
+
+def all_requests(fixture_nodes: list[FixtureNode]) -> list[Request]:
+    from bad_fields import BAD_FIELDS
+    from spec_cases import spec_requests
+
+    return ([node_request(item.id, item.node) for item in fixture_nodes] + spec_requests()
+            + [case.request() for case in BAD_FIELDS])
+
+
+@pytest.fixture(scope="session", params=TENSORRT_VERSIONS, ids=lambda v: f"trt{v}")
+def host_run(request, tmp_path_factory, plugin_cubins, fixture_nodes) -> HostRun:
+    from edgeattn.plugins.build import toolchain_refusal
+
+    version = request.param
+    if reason := toolchain_refusal() or headers_refusal(version):
+        pytest.skip(reason)
+    work = tmp_path_factory.mktemp(f"trt{version}")
+    build = build_plugins(version, plugin_cubins, work / "library")
+    program = build_host_test(version, work / "host")
+    records = run_host_test(program, build.dynamic_library, all_requests(fixture_nodes), work)
+    return HostRun(version, build, records[0], {r["case"]: r for r in records[1:]})
