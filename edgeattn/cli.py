@@ -176,23 +176,78 @@ def targets() -> None:
     console.print(table)
 
 
+class TrtFlavour(str, Enum):
+    portable = "portable"
+    plugins = "plugins"
+
+
 @app.command()
 def profile(
-    bundle_or_model: str = typer.Argument(..., help="bundle folder, .onnx file or registry model name"),
-    backend: str = typer.Option("ort-cpu", help="ort-cpu, torch-cpu, torch-cuda, torch-cuda-triton or tensorrt"),
+    bundle_or_model: Optional[str] = typer.Argument(None, help="bundle folder, .onnx file or registry model name"),
+    backend: str = typer.Option("ort-cpu", help="ort-cpu, torch-cpu, torch-cuda, torch-cuda-triton, tensorrt, "
+                                                "or trtexec (with --remote)"),
     batch: int = typer.Option(1, min=1),
     threads: Optional[int] = typer.Option(None, min=1, help="CPU threads [default: all cores]"),
-    warmup: int = typer.Option(10, min=0),
-    iters: int = typer.Option(50, min=1),
+    warmup: int = typer.Option(10, "--warm-up", "--warmup", min=0, help="warm-up runs before the timed ones"),
+    iters: int = typer.Option(50, "--iterations", "--iters", min=1, help="timed runs"),
     resolution: Optional[int] = typer.Option(None, help="registry models: input height = width"),
     out: Path = typer.Option(Path("profiles"), "--out", "-o", help="folder for the run JSON + HTML report"),
+    remote: Optional[str] = typer.Option(None, "--remote", help="run on a device over SSH: user@host[:port] "
+                                         "(your ssh keys/agent/config; never a password)"),
+    keep_remote: bool = typer.Option(False, "--keep-remote", help="keep the device's work folder (bundle cache, logs)"),
+    remote_edgeattn: Optional[str] = typer.Option(None, "--remote-edgeattn",
+                                                  help="edgeattn command on the device (default: $EDGEATTN_REMOTE_EDGEATTN, "
+                                                       "else edgeattn)"),
+    duration: float = typer.Option(0.0, "--duration", help="--backend trtexec: minimum seconds of timed runs"),
+    flavour: TrtFlavour = typer.Option(TrtFlavour.portable, "--flavour",
+                                       help="--backend trtexec: build the portable or the plugin ONNX graph"),
+    precision: Optional[Precision] = typer.Option(None, "--precision",
+                                                  help="--backend trtexec: graph precision (default: the bundle's)"),
+    from_trtexec: Optional[Path] = typer.Option(None, "--from-trtexec",
+                                                help="read a folder of trtexec exports (--exportTimes/--exportProfile/"
+                                                     "--exportLayerInfo) instead of running anything"),
+    onnx_graph: Optional[Path] = typer.Option(None, "--onnx", help="--from-trtexec: the ONNX graph the engine was "
+                                                                   "built from (maps layers to nodes and blocks)"),
 ) -> None:
     """Time a model on one backend: latency percentiles, per-op breakdown, roofline estimates per target."""
-    from edgeattn.profile.commands import profile_command
+    from edgeattn.errors import UsageError
+    from edgeattn.profile import commands
 
-    path = profile_command(bundle_or_model, backend=backend, batch=batch, threads=threads, warmup=warmup,
-                           iters=iters, out=out, resolution=resolution)
+    if from_trtexec is not None:
+        if bundle_or_model is not None or remote is not None:
+            raise UsageError("--from-trtexec reads exports; it takes no BUNDLE and no --remote",
+                             "run either `edgeattn profile --from-trtexec DIR` or `edgeattn profile BUNDLE`")
+        path = commands.trtexec_import_command(from_trtexec, onnx_graph, out=out)
+    elif bundle_or_model is None:
+        raise UsageError("missing BUNDLE_OR_MODEL", "pass a bundle folder, .onnx file or model name, "
+                                                    "or --from-trtexec DIR")
+    elif onnx_graph is not None:
+        raise UsageError("--onnx applies to --from-trtexec", "drop --onnx, or read exports with --from-trtexec DIR")
+    elif remote is not None:
+        path = commands.remote_profile_command(
+            bundle_or_model, remote, backend=backend, batch=batch, threads=threads, warmup=warmup, iters=iters,
+            duration=duration, keep_remote=keep_remote, remote_edgeattn=remote_edgeattn, flavour=flavour.value,
+            precision=precision.value if precision else None, out=out)
+    else:
+        _no_remote_options(backend, keep_remote, remote_edgeattn, duration, flavour, precision)
+        path = commands.profile_command(bundle_or_model, backend=backend, batch=batch, threads=threads,
+                                        warmup=warmup, iters=iters, out=out, resolution=resolution)
     console.print(f"run: [bold]{path}[/bold] (report: {path.with_suffix('.html')})")
+
+
+def _no_remote_options(backend: str, keep_remote: bool, remote_edgeattn: Optional[str], duration: float,
+                       flavour: "TrtFlavour", precision: Optional[Precision]) -> None:
+    """Options that only make sense with --remote are refused without it."""
+    from edgeattn.errors import UsageError
+
+    if backend == "trtexec":
+        raise UsageError("--backend trtexec runs on a device: add --remote user@host",
+                         "or read exports you made by hand with --from-trtexec DIR")
+    used = [name for name, on in (("--keep-remote", keep_remote), ("--remote-edgeattn", remote_edgeattn is not None),
+                                  ("--duration", duration != 0.0), ("--flavour", flavour != TrtFlavour.portable),
+                                  ("--precision", precision is not None)) if on]
+    if used:
+        raise UsageError(f"{', '.join(used)} apply to --remote runs", "add --remote user@host, or drop them")
 
 
 @app.command()

@@ -83,3 +83,91 @@ def report_command(runs: list[Path], out: Path = Path("report.html"), baseline: 
         Path(markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(markdown).write_text(render_comparison_markdown(records, baseline))
     return out
+
+
+def _device_settings(batch: int, threads: int | None, warmup: int, iters: int) -> ProfileSettings:
+    try:
+        return ProfileSettings(batch=batch, threads=threads, warmup=warmup, iters=iters)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UsageError(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}",
+                         "batch, iterations and threads must be at least 1; warm-up at least 0") from None
+
+
+def _write_device_run(record: dict, out: Path, stem: str, write_html: bool) -> Path:
+    """Validate, then write ``<stem>.json`` (and ``.html``) into ``out``; nothing is written on error."""
+    validate_run(record)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file", "Pass a folder for the run JSON and HTML report.")
+    page = render_run_html(record) if write_html else None
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / f"{stem}.json"
+    json_path.write_text(json.dumps(record, indent=2) + "\n")
+    if page is not None:
+        json_path.with_suffix(".html").write_text(page)
+    return json_path
+
+
+def _summary_line(record: dict, where: str, path: Path) -> str:
+    latency = record["latency"]
+    return (f"{record['model']['name']} {record['backend']} batch {record['settings']['batch']} on {where}: median "
+            f"{latency['median_ms']:.3f} ms, p90 {latency['p90_ms']:.3f} ms, {latency['throughput_ips']:.1f} images/s "
+            f"-> {path}")
+
+
+def remote_profile_command(bundle: str, remote: str, backend: str = "ort-cpu", batch: int = 1,
+                           threads: int | None = None, warmup: int = 10, iters: int = 50, duration: float = 0.0,
+                           keep_remote: bool = False, remote_edgeattn: str | None = None,
+                           flavour: str = "portable", precision: str | None = None, out: Path = Path("profiles"),
+                           show_progress: bool = True, write_html: bool = True) -> Path:
+    """Profile a bundle (or .onnx file) on a device over SSH; writes the run JSON and HTML into ``out``.
+
+    ``backend`` "trtexec" builds the engine with the bundle's build_engine.sh and runs trtexec there;
+    any other backend runs ``edgeattn profile`` on the device (``remote_edgeattn``: its command).
+    """
+    from edgeattn.profile.remote import RemoteRun, remote_edgeattn_command, run_remote
+    from edgeattn.profile.ssh import Destination
+
+    if backend != "trtexec" and runner_class(backend).needs == "torch":
+        raise UsageError(f"--remote runs bundles; backend {backend} runs registry models in torch",
+                         "pick --backend ort-cpu, tensorrt or trtexec for a bundle")
+    if backend != "trtexec" and (duration or flavour != "portable" or precision):
+        raise UsageError("--duration, --flavour and --precision apply to --backend trtexec",
+                         "drop them, or use --backend trtexec")
+    if duration < 0:
+        raise UsageError(f"invalid --duration {duration}", "trtexec's --duration is seconds, 0 or more")
+    settings = _device_settings(batch, threads, warmup, iters)
+    run = RemoteRun(destination=Destination.parse(remote), backend=backend, keep=keep_remote,
+                    edgeattn=remote_edgeattn_command(remote_edgeattn), flavour=flavour, precision=precision,
+                    duration_s=duration)
+    console = Console(stderr=True, quiet=not show_progress, soft_wrap=True)
+    result = run_remote(Path(bundle), run, settings, console)
+    record = result.record
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", run.destination.host)
+    threads_part = "" if record["settings"]["threads"] is None else f"_t{record['settings']['threads']}"
+    stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', record['model']['name'])}_{backend}_b{record['settings']['batch']}" \
+           f"{threads_part}_{host}"
+    path = _write_device_run(record, out, stem, write_html)
+    console.print(_summary_line(record, str(run.destination), path))
+    console.print("kept the device's work folder " + result.work_dir if keep_remote else
+                  "removed what this run left on the device (--keep-remote keeps it)")
+    return path
+
+
+def trtexec_import_command(folder: Path, onnx_path: Path | None = None, out: Path = Path("profiles"),
+                           show_progress: bool = True, write_html: bool = True) -> Path:
+    """Turn a folder of trtexec exports into a run JSON (+ HTML); ``onnx_path`` traces layers to ONNX nodes."""
+    from edgeattn.profile.trtexec import read_exports
+    from edgeattn.profile.trtexec_record import coverage_line, run_record
+
+    if onnx_path is not None and not Path(onnx_path).is_file():
+        raise UsageError(f"--onnx {onnx_path} not found", "pass the ONNX graph the engine was built from")
+    exports = read_exports(Path(folder))
+    record = run_record(exports, onnx_path=Path(onnx_path) if onnx_path else None)
+    stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', record['model']['name'])}_trtexec_b{record['settings']['batch']}"
+    path = _write_device_run(record, out, stem, write_html)
+    console = Console(stderr=True, quiet=not show_progress, soft_wrap=True)
+    console.print(_summary_line(record, record["environment"]["gpu"] or "the exporting GPU", path))
+    console.print(coverage_line(record), highlight=False)
+    return path

@@ -195,8 +195,8 @@ def parse_facts(text: str) -> dict[str, Any]:
         "usable_cpus": _int_line(sections, 0),
         "cpu_count": _int_line(sections, 1),
         "python": python.split()[-1] if python.startswith("Python ") else None,
-        "trtexec": next((t for t in tools if t.endswith("trtexec")), None),
-        "tegrastats": next((t for t in tools if t.endswith("tegrastats")), None),
+        "trtexec_path": next((t for t in tools if t.endswith("trtexec")), None),
+        "tegrastats_path": next((t for t in tools if t.endswith("tegrastats")), None),
     }
 
 

@@ -110,7 +110,8 @@ def binding_shapes(exports: TrtexecExports) -> tuple[dict[str, list[int]], list[
     return inputs, outputs
 
 
-def _environment(device: dict[str, Any], facts: dict[str, Any] | None) -> dict[str, Any]:
+def environment(device: dict[str, Any], facts: dict[str, Any] | None) -> dict[str, Any]:
+    """The environment section of a trtexec run: GPU and versions from trtexec, the rest from device facts."""
     facts = facts or {}
     os_line = facts.get("os")
     return {
@@ -168,7 +169,7 @@ def run_record(exports: TrtexecExports, onnx_path: Path | None = None, model_nam
         "settings": {"batch": batch, "threads": None, "warmup": warmup_runs,
                      "iters": requested.get("iterations", len(records)), "seed": None,
                      **({"duration_s": requested["duration_s"]} if "duration_s" in requested else {})},
-        "environment": _environment(device, facts), "latency": latency_stats(samples, batch),
+        "environment": environment(device, facts), "latency": latency_stats(samples, batch),
         "samples_ms": samples, "memory": None, "interrupted": False,
         "op_breakdown": breakdown(rows, exports.profile_count, timed) if rows else None,
         "roofline": roofline,
