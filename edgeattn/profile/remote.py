@@ -130,7 +130,7 @@ def driver_failure(code: int, stderr: str, run: RemoteRun) -> EdgeattnError:
     if not marks:
         return EdgeattnError(f"the run on {run.destination} failed (exit {code})", "\n".join(lines[-10:]) or "no output")
     kind, _, detail = lines[marks[-1]][len(scripts.ERROR_MARK):].strip().partition(" ")
-    tail = "\n".join(lines[marks[-1] + 1:])
+    tail = "\n".join(lines[marks[-1] + 1:]) or "(the log is empty)"
     if kind == "missing-program" and detail == "trtexec":
         return EdgeattnError(f"no trtexec on {run.destination}",
                              "install TensorRT there (JetPack ships /usr/src/tensorrt/bin/trtexec) or set TRTEXEC in "
@@ -219,13 +219,13 @@ class RemoteResult:
     work_dir: str
 
 
-def _tidy(conn: Connection, paths: scripts.RemotePaths, left: _Left, keep_cache: bool, keep_run: bool) -> str | None:
-    """Stop the run's processes and remove what it left; a warning instead of an error if that fails."""
+def _tidy(conn: Connection, paths: scripts.RemotePaths, left: _Left, keep_cache: bool, keep_run: bool,
+          stop: bool = True) -> str | None:
+    """Stop the run's processes (after a failure) and remove what it left; a warning if that fails."""
+    script = scripts.cleanup(paths, left.objects, left.bundle, keep_cache, keep_run)
     with _no_interrupts():
         try:
-            conn.run(scripts.stop(paths), timeout=STOP_TIMEOUT_S)
-            result = conn.run(scripts.cleanup(paths, left.objects, left.bundle, keep_cache, keep_run),
-                              timeout=STOP_TIMEOUT_S)
+            result = conn.run(f"{scripts.stop(paths)}\n{script}" if stop else script, timeout=STOP_TIMEOUT_S)
         except (EdgeattnError, subprocess.TimeoutExpired) as error:
             return f"could not clean up {paths.run} on the device: {error}"
     return None if result.returncode == 0 else f"cleaning up {paths.run} on the device failed"
@@ -268,7 +268,7 @@ def run_remote(source: Path, run: RemoteRun, settings: ProfileSettings, console:
             if warning:
                 console.print(f"[yellow]{warning}[/yellow]")
             raise
-        warning = _tidy(conn, paths, left, keep_cache=run.keep, keep_run=run.keep)
+        warning = _tidy(conn, paths, left, keep_cache=run.keep, keep_run=run.keep, stop=False)
     if warning:
         console.print(f"[yellow]{warning}[/yellow]")
     record["device"] = {**facts, **record["device"]}

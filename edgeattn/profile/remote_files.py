@@ -131,6 +131,7 @@ def plan_bundle(source: Path, backend: str, flavour: str = "portable", precision
     for path in dict.fromkeys(paths):
         files.append(BundleFile(path=path, name=path.relative_to(root).as_posix(), sha256=sha256_file(path),
                                 size=path.stat().st_size, executable=os.access(path, os.X_OK)))
-    digest = hashlib.sha256("".join(f"{f.name}\0{f.sha256}\0{int(f.executable)}\n" for f in files).encode())
+    listing = [root.name, *(f"{f.name}\0{f.sha256}\0{int(f.executable)}" for f in files)]
+    digest = hashlib.sha256("\n".join(listing).encode())
     return BundlePlan(files=tuple(files), digest=digest.hexdigest()[:32], model_file=model, root=root,
                       folder=source.is_dir())

@@ -144,11 +144,11 @@ def trtexec_driver(paths: RemotePaths, flavour: str, precision: str, iterations:
         _prologue(paths),
         f'TRTEXEC="${{TRTEXEC:-$(command -v trtexec || echo {TRTEXEC_DEFAULT})}}"; export TRTEXEC',
         'cd "$BUNDLE"',
-        f'./build_engine.sh {q(flavour)} {q(precision)} > "$OUT/build.log" 2>&1 3<&-; rc=$?',
-        'if [ "$rc" -ne 0 ]; then [ -x "$TRTEXEC" ] || fail missing-program trtexec "$OUT/build.log" 127; '
-        'fail build-failed "$rc" "$OUT/build.log" 3; fi',
-        'ENGINE=$(sed -n "s/^engine: //p" "$OUT/build.log" | tail -n 1)',
-        '[ -n "$ENGINE" ] && [ -f "$ENGINE" ] || fail build-failed no-engine "$OUT/build.log" 3',
+        f'./build_engine.sh {q(flavour)} {q(precision)} > "$RUN/build.log" 2>&1 3<&-; rc=$?',
+        'if [ "$rc" -ne 0 ]; then [ -x "$TRTEXEC" ] || fail missing-program trtexec "$RUN/build.log" 127; '
+        'fail build-failed "$rc" "$RUN/build.log" 3; fi',
+        'ENGINE=$(sed -n "s/^engine: //p" "$RUN/build.log" | tail -n 1)',
+        '[ -n "$ENGINE" ] && [ -f "$ENGINE" ] || fail build-failed no-engine "$RUN/build.log" 3',
         "start_ts",
         f'{benchmark} > "$OUT/trtexec.log" 2>&1 3<&-; rc=$?; stop_ts',
         '[ "$rc" -eq 0 ] || fail trtexec-failed "$rc" "$OUT/trtexec.log" 4',
@@ -157,10 +157,9 @@ def trtexec_driver(paths: RemotePaths, flavour: str, precision: str, iterations:
 
 def stop(paths: RemotePaths, grace_s: int = 5) -> str:
     """Stop the run's process group (TERM, then KILL after ``grace_s``)."""
-    return (f"f={q(paths.run + '/pgid')}; [ -f \"$f\" ] || exit 0; g=$(cat \"$f\"); "
-            "kill -TERM -\"$g\" 2>/dev/null || exit 0; i=0; "
-            f"while kill -0 -\"$g\" 2>/dev/null && [ $i -lt {grace_s * 10} ]; do sleep 0.1; i=$((i+1)); done; "
-            "kill -KILL -\"$g\" 2>/dev/null; true")
+    return (f"f={q(paths.run + '/pgid')}; if [ -f \"$f\" ] && g=$(cat \"$f\") && kill -TERM -\"$g\" 2>/dev/null; "
+            f"then i=0; while kill -0 -\"$g\" 2>/dev/null && [ $i -lt {grace_s * 10} ]; do sleep 0.1; i=$((i+1)); "
+            "done; kill -KILL -\"$g\" 2>/dev/null; fi; true")
 
 
 def cleanup(paths: RemotePaths, created_objects: Sequence[str], created_bundle: bool, keep_cache: bool,
