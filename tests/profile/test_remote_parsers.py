@@ -271,3 +271,15 @@ def test_device_scripts_are_valid_posix_sh(bundle):
                    scripts.edgeattn_driver(paths, plan, ["python3", "-m", "edgeattn"], options), driver,
                    scripts.stop(paths), scripts.cleanup(paths, ["ab" * 32], True, False, False)):
         subprocess.run(["sh", "-n", "-c", script], check=True)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["profile", "b", "--keep-remote"], "--keep-remote apply to --remote runs"),
+    (["profile", "b", "--remote-edgeattn", "x", "--duration", "2"], "--remote-edgeattn, --duration apply to --remote"),
+    (["profile", "b", "--remote", "nvidia@"], "is not [user@]host[:port]"),
+    (["profile", "b", "--remote", "orin", "--backend", "torch-cpu"], "backend torch-cpu runs registry models"),
+    (["profile", "b", "--remote", "orin", "--duration", "3"], "apply to --backend trtexec"),
+], ids=["keep-alone", "remote-options-alone", "bad-destination", "torch-remote", "duration-not-trtexec"])
+def test_remote_option_mistakes_are_usage_errors_before_connecting(run_cli, args, message):
+    result = run_cli(*args)
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.stderr
