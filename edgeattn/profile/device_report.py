@@ -15,6 +15,8 @@ from edgeattn.profile.plots import _to_data_uri  # noqa: E402
 
 TOP_LAYERS_SHOWN = 30
 CHART_GROUPS = 8
+CPU_BACKENDS = ("ort-cpu", "torch-cpu")
+"""Runs on the device's CPU: the (GPU) roofline targets do not describe them."""
 
 
 def _esc(value: Any) -> str:
@@ -49,14 +51,18 @@ def device_label(record: dict[str, Any]) -> str:
 
 def clocks_warning(record: dict[str, Any]) -> str | None:
     """A warning when the device ran with unlocked (DVFS) clocks or their state is unknown."""
-    clocks = (record.get("device") or {}).get("clocks")
     if "device" not in record:
         return None
+    device = record["device"]
+    clocks = device.get("clocks")
+    jetson = "jetson" in str(device.get("model") or "").lower() or bool(device.get("l4t"))
+    fix = ("run `sudo jetson_clocks` (and pick the power mode with `sudo nvpmodel -m N`)" if jetson
+           else "pin the CPU frequency (e.g. `sudo cpupower frequency-set -g performance`)")
     if clocks is None:
-        return "clock state unknown: latencies may include DVFS ramp-up (lock clocks with `sudo jetson_clocks`)"
+        return f"clock state unknown: latencies may include frequency ramp-up; for stable numbers {fix}"
     if not clocks["locked"]:
-        return (f"clocks NOT locked ({clocks['source']}): DVFS can change CPU/GPU/EMC clocks during the run; "
-                "run `sudo jetson_clocks` for stable numbers")
+        return (f"clocks NOT locked ({clocks['source']}): frequency scaling can change clocks during the run; "
+                f"for stable numbers {fix}")
     return None
 
 
@@ -176,7 +182,11 @@ def _img(uri: str, alt: str) -> str:
 
 
 def matching_estimate(record: dict[str, Any]) -> tuple[str, float] | None:
-    """The roofline estimate for the target that names the device (most specific match), if any."""
+    """The roofline estimate for the target that names the device (most specific match), if any.
+
+    Only for runs on the device's GPU: the targets' estimates are GPU estimates."""
+    if record["backend"] in CPU_BACKENDS:
+        return None
     device = ((record.get("device") or {}).get("model") or "").lower()
     targets = (record.get("roofline") or {}).get("targets", [])
     best: tuple[int, str, float] | None = None

@@ -17,6 +17,7 @@ import shlex
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,6 +81,9 @@ class _Left:
 @contextmanager
 def _no_interrupts() -> Iterator[None]:
     """Ignore Ctrl-C while the device is being cleaned up (it takes seconds, and must not be cut short)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
@@ -91,7 +95,7 @@ def _check(result: subprocess.CompletedProcess[bytes], what: str) -> str:
     if result.returncode != 0:
         tail = result.stderr.decode(errors="replace").strip().splitlines()[-3:]
         raise EdgeattnError(f"{what} failed on the device: {' / '.join(tail) or f'exit {result.returncode}'}",
-                            f"check its free space and permissions, or set EDGEATTN_REMOTE_DIR to another folder")
+                            "check its free space and permissions, or set EDGEATTN_REMOTE_DIR to another folder")
     return result.stdout.decode(errors="replace")
 
 
@@ -103,12 +107,13 @@ def copy_bundle(conn: Connection, paths: scripts.RemotePaths, plan: BundlePlan, 
         return
     missing = {line.split()[1] for line in lines if line.startswith("missing ")}
     unique = {f.sha256: f for f in plan.files if f.sha256 in missing}
+    steps = [scripts.materialize(paths, plan)]
     if unique:
         conn.upload([(f.path, sha) for sha, f in unique.items()], paths.incoming)
         left.objects = list(unique)
-        _check(conn.run(scripts.commit_objects(paths)), "checking the copied files")
-    _check(conn.run(scripts.materialize(paths, plan)), "unpacking the bundle")
-    left.bundle = True
+        steps.insert(0, scripts.commit_objects(paths))
+    left.bundle = True  # from here on the bundle folder may exist, complete or not
+    _check(conn.run("\n".join(f"( {step} ) || exit 1" for step in steps)), "checking and unpacking the copied files")
     left.copied_bytes = sum(f.size for f in unique.values())
     left.reused = len(plan.files) - sum(1 for f in plan.files if f.sha256 in unique)
 
@@ -246,29 +251,40 @@ def _steps(conn: Connection, paths: scripts.RemotePaths, plan: BundlePlan, run: 
     return record
 
 
+def _run_and_tidy(conn: Connection, paths: scripts.RemotePaths, plan: BundlePlan, run: RemoteRun,
+                  settings: ProfileSettings, facts: dict[str, Any],
+                  console: Console) -> tuple[dict[str, Any], _Left, str | None]:
+    """The run's steps; whatever happens, the device is tidied (Ctrl-C: processes stopped, run folder removed)."""
+    left = _Left()
+    try:
+        record = _steps(conn, paths, plan, run, settings, left, facts, console)
+    except KeyboardInterrupt:
+        warning = _tidy(conn, paths, left, keep_cache=run.keep, keep_run=False)
+        raise RemoteInterrupted("interrupted: the remote processes were stopped and the device's run folder "
+                                "removed" if warning is None else f"interrupted; {warning}",
+                                "nothing was written here; run again to profile") from None
+    except BaseException:
+        warning = _tidy(conn, paths, left, keep_cache=run.keep, keep_run=run.keep)
+        if warning:
+            console.print(f"[yellow]{warning}[/yellow]")
+        raise
+    return record, left, _tidy(conn, paths, left, keep_cache=run.keep, keep_run=run.keep, stop=False)
+
+
 def run_remote(source: Path, run: RemoteRun, settings: ProfileSettings, console: Console) -> RemoteResult:
     """Profile ``source`` (bundle folder or .onnx) on the device; see the module docstring."""
     plan = plan_bundle(source, run.backend, run.flavour, run.precision)
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     paths = scripts.RemotePaths(remote_work_dir(), plan.digest, run_id, plan.root.name)
     console.print(f"connecting to {run.destination} …")
-    with Connection(run.destination) as conn:
-        facts = parse_facts(_check(conn.run(FACTS_SCRIPT), "reading the device facts"))
-        console.print(f"device: {describe_device(facts)}")
-        left = _Left()
-        try:
-            record = _steps(conn, paths, plan, run, settings, left, facts, console)
-        except KeyboardInterrupt:
-            warning = _tidy(conn, paths, left, keep_cache=run.keep, keep_run=False)
-            raise RemoteInterrupted("interrupted: the remote processes were stopped and the device's run folder "
-                                    "removed" if warning is None else f"interrupted; {warning}",
-                                    "nothing was written here; run again to profile") from None
-        except BaseException:
-            warning = _tidy(conn, paths, left, keep_cache=run.keep, keep_run=run.keep)
-            if warning:
-                console.print(f"[yellow]{warning}[/yellow]")
-            raise
-        warning = _tidy(conn, paths, left, keep_cache=run.keep, keep_run=run.keep, stop=False)
+    try:
+        with Connection(run.destination) as conn:
+            facts = parse_facts(_check(conn.run(FACTS_SCRIPT), "reading the device facts"))
+            console.print(f"device: {describe_device(facts)}")
+            record, left, warning = _run_and_tidy(conn, paths, plan, run, settings, facts, console)
+    except KeyboardInterrupt:
+        raise RemoteInterrupted("interrupted before anything ran on the device",
+                                "nothing was left on the device or written here") from None
     if warning:
         console.print(f"[yellow]{warning}[/yellow]")
     record["device"] = {**facts, **record["device"]}

@@ -57,6 +57,7 @@ class RemotePaths:
 
     @property
     def incoming(self) -> str:
+        """Where uploaded objects wait until their hashes are checked."""
         return f"{self.objects}/.incoming-{self.run_id}"
 
 
@@ -73,7 +74,7 @@ def commit_objects(paths: RemotePaths) -> str:
     return (f"set -e; cd {q(paths.incoming)}; for h in *; do [ -f \"$h\" ] || continue; "
             "got=$(sha256sum \"$h\" | cut -d' ' -f1); "
             f"if [ \"$got\" != \"$h\" ]; then echo \"{ERROR_MARK} corrupt-copy $h\" >&2; exit 1; fi; "
-            "mv -f \"$h\" ../\"$h\"; done; cd ..; rmdir " + q(paths.incoming))
+            f"mv -f \"$h\" ../\"$h\"; done; cd ..; rmdir {q('.incoming-' + paths.run_id)}")
 
 
 def materialize(paths: RemotePaths, plan: BundlePlan) -> str:

@@ -105,7 +105,7 @@ def render_run_html(record: dict[str, Any]) -> str:
     """HTML page for one run record."""
     model, settings, latency, env = record["model"], record["settings"], record["latency"], record["environment"]
     threads = "" if settings["threads"] is None else f", {settings['threads']} threads"
-    where = f" on {device_report.device_label(record)}" if device_report.is_device_run(record) else ""
+    where = f", measured on {device_report.device_label(record)}" if device_report.is_device_run(record) else ""
     title = f"{model['name']} on {record['backend']}{where} (batch {settings['batch']}{threads})"
     memory = record["memory"]
     summary = [

@@ -119,6 +119,19 @@ class Connection:
         self._master = subprocess.Popen([*self._args(master=True)[:-1], "-N", self.destination.target],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                         start_new_session=True)
+        try:
+            if self._wait_for_master(err):
+                return self
+        except BaseException:
+            self.close()
+            raise
+        self.close()
+        raise EdgeattnError(f"ssh to {self.destination} did not finish connecting in {CONNECT_TIMEOUT_S * 3} s",
+                            f"run `ssh -v {self.destination.target}` to see where it stops")
+
+    def _wait_for_master(self, err: IO[bytes]) -> bool:
+        """True once the master connection is up; raises the classified failure when it exits."""
+        assert self._master is not None
         deadline = time.monotonic() + CONNECT_TIMEOUT_S * 3
         while time.monotonic() < deadline:
             if self._master.poll() is not None:
@@ -127,11 +140,9 @@ class Connection:
             check = subprocess.run([*self._args()[:-1], "-O", "check", self.destination.target],
                                    capture_output=True, start_new_session=True)
             if check.returncode == 0:
-                return self
+                return True
             time.sleep(0.05)
-        self.close()
-        raise EdgeattnError(f"ssh to {self.destination} did not finish connecting in {CONNECT_TIMEOUT_S * 3} s",
-                            f"run `ssh -v {self.destination.target}` to see where it stops")
+        return False
 
     def run(self, script: str, stdin: bytes | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
         """Run ``script`` (POSIX sh) on the device and wait; raises for a failed connection (status 255)."""

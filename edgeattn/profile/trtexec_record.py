@@ -135,11 +135,13 @@ def _model(name: str, origin: str, onnx_path: Path | None, shapes: dict[str, lis
 
         batch = next(iter(shapes.values()))[0] if shapes else 1
         onnx_shapes, _, onnx_outputs, params = onnx_io(onnx_path, batch)
+        if shapes and set(shapes) != set(onnx_shapes):
+            notes.append(f"engine inputs {sorted(shapes)} are not the inputs {sorted(onnx_shapes)} of "
+                         f"{onnx_path.name}: is it the graph the engine was built from?")
         shapes = shapes or {k: list(v) for k, v in onnx_shapes.items()}
         outputs = outputs or onnx_outputs
-        tupled = {k: tuple(v) for k, v in shapes.items()}
-        gflops = gflops_per_image(onnx_path, tupled)
-        roofline = estimate_for_targets(onnx_path, tupled)
+        gflops = gflops_per_image(onnx_path, onnx_shapes)
+        roofline = estimate_for_targets(onnx_path, onnx_shapes)
     return ({"name": name, "origin": origin, "params": params, "gflops": gflops, "input_shapes": shapes,
              "output_names": outputs, "notes": notes}, roofline)
 

@@ -158,8 +158,11 @@ def _remote(bundle: Path, server: Server, out: Path, **options) -> Path:
     return remote_profile_command(str(bundle), server.destination, out=out, **settings)
 
 
-def test_remote_ort_cpu_run_matches_the_local_run(device, server, tiny_bundle, tmp_path):
+def test_remote_ort_cpu_run_matches_the_local_run(device, server, tiny_bundle, tmp_path, monkeypatch):
+    relative = f".cache/edgeattn-remote-test-{os.getpid()}"  # the default form: relative to the login's home
+    monkeypatch.setenv("EDGEATTN_REMOTE_DIR", relative)
     remote = json.loads(_remote(tiny_bundle, server, tmp_path / "remote").read_text())
+    assert not (Path.home() / relative).exists(), "the run left its work folder on the device"
     local = json.loads(profile_command(str(tiny_bundle), backend="ort-cpu", batch=2, threads=1, warmup=1, iters=6,
                                        out=tmp_path / "local", show_progress=False).read_text())
     validate_run(remote)
@@ -173,7 +176,6 @@ def test_remote_ort_cpu_run_matches_the_local_run(device, server, tiny_bundle, t
             == [(t["target"], t["estimated_latency_ms"]) for t in local["roofline"]["targets"]])
     assert remote["remote"]["files_copied"] == 2 and remote["remote"]["files_reused"] == 0
     assert remote["device"]["os"].startswith("Linux") and remote["device"]["tegrastats"] is None
-    assert not device.exists(), "the run left its work folder on the device"
     assert "(remote)" in (tmp_path / "remote" / "tiny_net_ort-cpu_b2_t1_127.0.0.1.html").read_text()
 
 
@@ -240,7 +242,16 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def test_ctrl_c_stops_the_remote_processes_and_removes_the_run_folder(device, server, tiny_bundle, tmp_path):
+@pytest.fixture
+def python_sigint():
+    """SIGINT raises KeyboardInterrupt, as in a CLI process (a test runner's worker may handle it otherwise)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_the_remote_processes_and_removes_the_run_folder(device, server, tiny_bundle, tmp_path,
+                                                                      python_sigint):
     seen: dict[str, int] = {}
     finished = threading.Event()
 

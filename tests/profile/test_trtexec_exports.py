@@ -249,3 +249,38 @@ def test_report_puts_device_runs_beside_host_runs(tmp_path, tiny_onnx):
     table = markdown.read_text()
     assert "| resnet | NVIDIA A100 80GB PCIe (trtexec exports) | trtexec | 32 | 0.862 | – | – |" in table
     assert "| resnet | trtexec | 32 | – |" in table
+
+
+def test_remote_trtexec_results_become_a_run_record(tmp_path, tiny_onnx):
+    """What `--remote --backend trtexec` does with the driver's output folder (no TensorRT ran: the
+    exports are the A100 fixtures, placed under the names the driver gives them)."""
+    from edgeattn.profile.device_facts import parse_facts
+    from edgeattn.profile.profiler import ProfileSettings
+    from edgeattn.profile.remote import RemoteRun, results_record, tegrastats_summary
+    from edgeattn.profile.remote_files import plan_bundle
+    from edgeattn.profile.ssh import Destination
+    from test_remote_parsers import JETSON_FACTS, ORIN_JP6
+
+    bundle = tmp_path / "tiny-jetson"
+    bundle.mkdir()
+    shutil.copy(tiny_onnx, bundle / "model.onnx")
+    (bundle / "build_engine.sh").write_text("#!/bin/sh\n")
+    (bundle / "manifest.json").write_text(json.dumps({"model": {"name": "tiny_net"}}))
+    out = tmp_path / "out"
+    out.mkdir()
+    for pattern, name in (("*.timing.json", "times.json"), ("*.profile.json", "profile.json"),
+                          ("*.graph.json", "layers.json")):
+        shutil.copy(next(FP16.glob(pattern)), out / name)
+    (out / "tegrastats.log").write_text(f"{ORIN_JP6}\n{ORIN_JP6}\n")
+    run = RemoteRun(destination=Destination.parse("nvidia@orin"), backend="trtexec")
+    settings = ProfileSettings(batch=32, warmup=5, iters=100)
+    record = results_record(out, plan_bundle(bundle, "trtexec"), run, settings, parse_facts(JETSON_FACTS))
+    record["device"] = {**parse_facts(JETSON_FACTS), "tegrastats": tegrastats_summary(out)}
+    validate_run(record)
+    assert (record["backend"], record["model"]["name"], record["model"]["origin"]) == ("trtexec", "tiny_net", "bundle")
+    assert record["settings"] == {"batch": 32, "threads": None, "warmup": 5, "iters": 100, "seed": None,
+                                  "duration_s": 0.0}
+    assert record["latency"]["count"] == 3698 - 5 and "first 5 iterations dropped" in record["trtexec"]["warmup"]
+    assert record["environment"]["cpu_model"] == "Cortex-A78AE" and record["environment"]["machine"] == "aarch64"
+    assert record["device"]["tegrastats"]["gpu_load_pct"] == {"mean": 87.0, "max": 87.0}
+    assert record["layer_profile"]["onnx_graph"] == "model.onnx"
