@@ -79,6 +79,8 @@ def device_section(record: dict[str, Any]) -> str:
             ["clocks", "unknown" if device.get("clocks") is None else
              ("locked" if device["clocks"]["locked"] else "NOT locked") + f" ({device['clocks']['source']})"],
             ["OS", device.get("os") or "–"], ["CPU", device.get("cpu_model") or "–"]]
+    if device.get("clocks_note"):
+        rows.append(["clock note", device["clocks_note"]])
     parts = ["<h2>Device</h2>"]
     warning = clocks_warning(record)
     if warning:

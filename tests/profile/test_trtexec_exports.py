@@ -284,3 +284,18 @@ def test_remote_trtexec_results_become_a_run_record(tmp_path, tiny_onnx):
     assert record["environment"]["cpu_model"] == "Cortex-A78AE" and record["environment"]["machine"] == "aarch64"
     assert record["device"]["tegrastats"]["gpu_load_pct"] == {"mean": 87.0, "max": 87.0}
     assert record["layer_profile"]["onnx_graph"] == "model.onnx"
+
+
+def test_device_runs_are_matched_to_the_most_specific_target_estimate():
+    from edgeattn.profile.device_report import clocks_warning, matching_estimate
+
+    targets = [{"target": name, "estimated_latency_ms": ms} for name, ms in
+               (("jetson-orin", 2.0), ("jetson-orin-nano", 2.0), ("jetson-agx-orin", 0.5), ("gpu-ampere", 0.1))]
+    record = {"backend": "trtexec", "roofline": {"targets": targets},
+              "device": {"model": "NVIDIA Jetson AGX Orin Developer Kit", "l4t": "36.4.3",
+                         "clocks": {"locked": False, "source": "sysfs"}}}
+    assert matching_estimate(record) == ("jetson-agx-orin", 0.5)
+    assert matching_estimate({**record, "backend": "ort-cpu"}) is None, "GPU estimates do not describe CPU runs"
+    assert matching_estimate({**record, "device": {"model": "NVIDIA A100"}}) is None
+    assert "sudo jetson_clocks" in clocks_warning(record)
+    assert "cpupower" in clocks_warning({**record, "device": {"model": None, "clocks": None}})
