@@ -66,6 +66,7 @@ class Backend(str, Enum):
     torch_cuda = "torch-cuda"
     torch_cuda_triton = "torch-cuda-triton"
     tensorrt = "tensorrt"
+    trtexec = "trtexec"
 
 
 def _open_unit_interval(value: Optional[float]) -> Optional[float]:
@@ -192,24 +193,38 @@ def targets(fmt: ListFormat = FORMAT_OPTION) -> None:
 
 @app.command()
 def profile(
-    bundle_or_model: str = typer.Argument(..., help="bundle folder, .onnx file or registry model name"),
-    backend: Backend = typer.Option(Backend.ort_cpu, help="see `edgeattn backends` for what runs here and why"),
-    graph: Precision = typer.Option(Precision.fp32, help="bundles: which precision's graph to time"),
+    bundle_or_model: Optional[str] = typer.Argument(None, help="bundle folder, .onnx file or registry model name"),
+    backend: Backend = typer.Option(Backend.ort_cpu, help="see `edgeattn backends` for what runs here and why; "
+                                                          "trtexec runs on a device (--remote)"),
+    graph: Optional[Precision] = typer.Option(None, help="bundles: which precision's graph to time",
+                                              show_default="the bundle's precision"),
     flavour: GraphFlavour = typer.Option(GraphFlavour.portable, help="bundles: portable or plugin graph"),
     batch: int = typer.Option(1, min=1),
     threads: Optional[int] = typer.Option(None, min=1, help="CPU threads", show_default="all usable CPUs"),
     warm_up: int = typer.Option(10, "--warm-up", min=0, help="untimed runs before timing"),
     iterations: int = typer.Option(50, "--iterations", min=1, help="timed runs"),
+    duration: float = typer.Option(0.0, "--duration", min=0.0, help="--backend trtexec: minimum seconds of timed runs"),
     img_size: Optional[int] = typer.Option(None, "--img-size", min=1, help="registry models: " + IMG_SIZE_HELP,
                                            show_default="the model's"),
+    remote: Optional[str] = typer.Option(None, "--remote", help="run on a device over SSH: user@host[:port] "
+                                                                "(your ssh keys/agent/config; never a password)"),
+    keep_remote: bool = typer.Option(False, "--keep-remote", help="keep the device's work folder (bundle cache, logs)"),
+    remote_edgeattn: Optional[str] = typer.Option(None, "--remote-edgeattn", show_default="$EDGEATTN_REMOTE_EDGEATTN "
+                                                  "or edgeattn", help="edgeattn command on the device"),
+    from_trtexec: Optional[Path] = typer.Option(None, "--from-trtexec", help="read a folder of trtexec exports "
+                                                "(--exportTimes/--exportProfile/--exportLayerInfo) instead of running"),
+    onnx_graph: Optional[Path] = typer.Option(None, "--onnx", help="--from-trtexec: the ONNX graph the engine was "
+                                                                   "built from (maps layers to nodes and blocks)"),
     out: Path = typer.Option(Path("profiles"), "--out", "-o", help="folder for the run JSON + HTML report"),
 ) -> None:
     """Time a model on one backend: latency percentiles, per-op breakdown, roofline estimates per target."""
-    from edgeattn.profile.commands import profile_command
+    from edgeattn.profile.commands import profile_entry
 
-    path = profile_command(bundle_or_model, backend=backend.value, batch=batch, threads=threads, warmup=warm_up,
-                           iters=iterations, out=out, resolution=img_size, precision=graph.value,
-                           flavour=flavour.value)
+    path = profile_entry(
+        bundle_or_model, backend=backend.value, precision=graph and graph.value, flavour=flavour.value, batch=batch,
+        threads=threads, warmup=warm_up, iters=iterations, duration=duration, resolution=img_size, remote=remote,
+        keep_remote=keep_remote, remote_edgeattn=remote_edgeattn, from_trtexec=from_trtexec, onnx_graph=onnx_graph,
+        out=out)
     typer.echo(f"run: {path} (report: {path.with_suffix('.html')})")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeattn.errors import UsageError
-from edgeattn.profile import plots
+from edgeattn.profile import device_report, plots
 from edgeattn.profile.schema import validate_run
 
 _STYLE = """
@@ -74,6 +74,8 @@ def _roofline_section(roofline: dict[str, Any] | None) -> str:
 
 
 def _breakdown_section(breakdown: dict[str, Any] | None, backend: str, timed_median_ms: float) -> str:
+    if backend == "trtexec":
+        return ""
     if breakdown is None:
         reason = ("only the ort-cpu backend has a per-op profiler here" if backend != "ort-cpu"
                   else "op profiling was skipped or the run was interrupted")
@@ -102,22 +104,25 @@ def _breakdown_section(breakdown: dict[str, Any] | None, backend: str, timed_med
 def render_run_html(record: dict[str, Any]) -> str:
     """HTML page for one run record."""
     model, settings, latency, env = record["model"], record["settings"], record["latency"], record["environment"]
-    title = f"{model['name']} on {record['backend']} (batch {settings['batch']}, {settings['threads']} threads)"
+    threads = "" if settings["threads"] is None else f", {settings['threads']} threads"
+    where = f", measured on {device_report.device_label(record)}" if device_report.is_device_run(record) else ""
+    title = f"{model['name']} on {record['backend']}{where} (batch {settings['batch']}{threads})"
+    memory = record["memory"]
     summary = [
         ["median", f"{latency['median_ms']:.3f} ms"], ["p90", f"{latency['p90_ms']:.3f} ms"],
         ["p99", f"{latency['p99_ms']:.3f} ms"], ["min / max", f"{latency['min_ms']:.3f} / {latency['max_ms']:.3f} ms"],
         ["mean ± std", f"{latency['mean_ms']:.3f} ± {latency['std_ms']:.3f} ms"],
         ["throughput", f"{latency['throughput_ips']:.1f} images/s"], ["timed runs", latency["count"]],
-        ["peak memory", f"{_mib(record['memory']['peak_bytes'])} ({record['memory']['method']})"],
+        ["peak memory", "not measured" if memory is None else f"{_mib(memory['peak_bytes'])} ({memory['method']})"],
     ]
     model_rows = [["params", "–" if model["params"] is None else f"{model['params'] / 1e6:.2f} M"],
                   ["GFLOPs per image", _fmt(model["gflops"], 3)],
                   ["inputs", json.dumps(model["input_shapes"])], ["origin", model["origin"]]]
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
-    env_rows = [["CPU", f"{env['cpu_model']} ({env['usable_cpus']} usable of {env['cpu_count']})"],
-                ["threads", env["threads"]], ["1-min load average", _fmt(env.get("load_average_1m"))],
-                ["GPU", env["gpu"] or "none"], ["OS", env["os"]],
-                ["Python", env["python"]], ["versions", versions]]
+    env_rows = [["CPU", f"{env['cpu_model'] or '–'} ({env['usable_cpus'] or '–'} usable of {env['cpu_count'] or '–'})"],
+                ["threads", env["threads"] or "–"], ["1-min load average", _fmt(env.get("load_average_1m"))],
+                ["GPU", env["gpu"] or "none"], ["OS", env["os"] or "–"],
+                ["Python", env["python"] or "–"], ["versions", versions]]
     body = [f"<h1>{_esc(title)}</h1>"]
     if record["interrupted"]:
         body.append('<p class="warn">Interrupted with Ctrl-C: statistics cover the finished runs only.</p>')
@@ -126,7 +131,9 @@ def render_run_html(record: dict[str, Any]) -> str:
              "<h2>Model</h2>", _table(["", "value"], model_rows)]
     if model["notes"]:
         body.append("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in model["notes"]) + "</ul>")
-    body += [_breakdown_section(record["op_breakdown"], record["backend"], latency["median_ms"]),
+    body += [device_report.device_section(record), device_report.trtexec_timing_section(record),
+             device_report.layer_section(record) if record["backend"] == "trtexec" else "",
+             _breakdown_section(record["op_breakdown"], record["backend"], latency["median_ms"]),
              _roofline_section(record["roofline"]), "<h2>Environment</h2>", _table(["", "value"], env_rows)]
     return _page(title, "\n".join(body))
 
@@ -145,7 +152,7 @@ def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
     return runs
 
 
-def _setting_key(run: dict[str, Any]) -> tuple[str, int, int]:
+def _setting_key(run: dict[str, Any]) -> tuple[str, int, int | None]:
     return run["backend"], run["settings"]["batch"], run["settings"]["threads"]
 
 
@@ -186,24 +193,25 @@ def comparison_rows(runs: list[dict[str, Any]], baseline: str | None) -> list[di
             "throughput_ips": r["latency"]["throughput_ips"], "attention_share": _attention_share(r),
             "speedup": (ref / median) if ref is not None and median > 0 else None,
             "estimates": {t["target"]: t["estimated_latency_ms"] for t in (r["roofline"] or {}).get("targets", [])},
+            "measured_on": device_report.device_label(r),
         })
-    rows.sort(key=lambda row: (row["backend"], row["batch"], row["threads"], row["median_ms"]))
+    rows.sort(key=lambda row: (row["backend"], row["batch"], row["threads"] or 0, row["median_ms"]))
     return rows
 
 
 _GFLOPS_NOTE = ("GFLOPs per image are counted on the ONNX graph with a multiply-add as 2 FLOPs "
                "(papers' FLOPs are usually multiply-adds: half these).")
 _ATTENTION_NOTE = ("Attention % is the share of ONNX Runtime kernel time inside attention modules "
-                   "(ort-cpu runs only).")
+                   "(ort-cpu runs), or of trtexec's per-layer profile time in attention layers (trtexec runs).")
 _HEADERS = ["model", "backend", "batch", "threads", "params (M)", "GFLOPs", "median ms", "p90 ms", "min ms",
-            "images/s", "attention %"]
+            "images/s", "attention %", "measured on"]
 
 
 def _measured_cells(row: dict[str, Any], baseline: str | None) -> list[str]:
-    cells = [row["model"], row["backend"], str(row["batch"]), str(row["threads"]), _fmt(row["params_m"]),
-             _fmt(row["gflops"], 3), _fmt(row["median_ms"]), _fmt(row["p90_ms"]), _fmt(row["min_ms"]),
-             _fmt(row["throughput_ips"], 1),
-             _fmt(None if row["attention_share"] is None else 100 * row["attention_share"], 1)]
+    cells = [row["model"], row["backend"], str(row["batch"]), "–" if row["threads"] is None else str(row["threads"]),
+             _fmt(row["params_m"]), _fmt(row["gflops"], 3), _fmt(row["median_ms"]), _fmt(row["p90_ms"]),
+             _fmt(row["min_ms"]), _fmt(row["throughput_ips"], 1),
+             _fmt(None if row["attention_share"] is None else 100 * row["attention_share"], 1), row["measured_on"]]
     if baseline is not None:
         cells.append("–" if row["speedup"] is None else f"{row['speedup']:.2f}×")
     return cells
@@ -224,6 +232,10 @@ def _estimate_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[st
 
 
 def _environment_line(runs: list[dict[str, Any]]) -> str:
+    host_runs = [r for r in runs if not device_report.is_device_run(r)]
+    if not host_runs:
+        return "all runs measured on devices (see the device table)"
+    runs = host_runs
     env = runs[0]["environment"]
     versions = env["versions"]
     loads = [r["environment"].get("load_average_1m") for r in runs]
@@ -240,11 +252,12 @@ def render_comparison_html(runs: list[dict[str, Any]], baseline: str | None) -> 
     body = ["<h1>edgeattn model comparison</h1>", f"<p>{_esc(_environment_line(runs))}</p>",
             f"<p>{_esc(_GFLOPS_NOTE)} {_esc(_ATTENTION_NOTE)}</p>",
             "<h2>Measured latency</h2>", _table(headers, [_measured_cells(r, baseline) for r in rows])]
-    for key in sorted({_setting_key(r) for r in runs}):
+    body.append(device_report.comparison_section(runs))
+    for key in sorted({_setting_key(r) for r in runs}, key=lambda k: (k[0], k[1], k[2] or 0)):
         points = [{"x": r["gflops"], "y": r["median_ms"], "label": r["model"]}
                   for r in rows if (r["backend"], r["batch"], r["threads"]) == key and r["gflops"] is not None]
         if points:
-            title = f"{key[0]}, batch {key[1]}, {key[2]} threads"
+            title = f"{key[0]}, batch {key[1]}" + ("" if key[2] is None else f", {key[2]} threads")
             body.append(_img(plots.pareto_figure(points, "GFLOPs per image", "median latency per batch (ms)", title),
                              f"latency vs GFLOPs, {title}"))
     est_headers, est_rows = _estimate_table(rows)
@@ -267,6 +280,7 @@ def render_comparison_markdown(runs: list[dict[str, Any]], baseline: str | None)
     lines = [(f"Measured with `edgeattn profile` ({_environment_line(runs)}). Latency is per batch: median, "
               f"p90 and min of the timed runs. {_GFLOPS_NOTE} {_ATTENTION_NOTE}"), ""]
     lines += md(headers, [_measured_cells(r, baseline) for r in rows])
+    lines += device_report.comparison_markdown(runs)
     est_headers, est_rows = _estimate_table(rows)
     if est_rows:
         lines += ["", "Roofline estimates (fp16, from graph FLOPs/bytes and target peak numbers; not measured):", ""]
