@@ -75,11 +75,12 @@ def _checked_frame(frame: np.ndarray, index: int) -> np.ndarray:
 
 
 def _checked_tensor(tensor: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarray:
+    given = tuple(tensor.shape)
     if tensor.ndim == 3:
         tensor = tensor[None]
     expected = "x".join(str(d) for d in input_shape)
     if tensor.ndim != 4 or tuple(tensor.shape[1:]) != tuple(input_shape):
-        raise UsageError(f"float input has shape {tuple(tensor.shape)}; the graph takes N x {expected} (NCHW)",
+        raise UsageError(f"float input has shape {given}; the graph takes N x {expected} (NCHW)",
                          "Float inputs are used as they are (already preprocessed); pass uint8 HWC frames to "
                          "have the session resize, crop and normalise them.")
     if tensor.shape[0] == 0:

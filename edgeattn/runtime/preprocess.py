@@ -6,7 +6,8 @@ Steps (timm `transforms_imagenet_eval`, crop mode "center"):
   2. centre-crop resolution x resolution (offsets rounded half to even, as torchvision's `round`);
   3. scale to [0, 1] by dividing by 255 in float32, subtract `mean`, divide by `std` (float32);
   4. HWC -> CHW.
-`examples/cpp/src/preprocess.cpp` re-implements the same arithmetic (tested to match this module).
+`examples/cpp/src/preprocess.cpp` re-implements the same arithmetic, Pillow's 8-bit fixed-point filters
+included (tested to match this module bit for bit with Pillow 13, which picks the pass order by shape).
 """
 
 from __future__ import annotations
