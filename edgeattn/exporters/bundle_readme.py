@@ -43,7 +43,9 @@ def render_voxel_bundle_readme(spec: ModelSpec, target: TargetProfile, files: li
         "The graph is the DSVT attention stack with dynamic voxel and set counts. Voxelization and the set",
         "partition run outside the engine (as the DSVT authors deploy it) in `edgeattn.lidar`:",
         "```python",
-        "from edgeattn.lidar.session import DSVTSession  # ONNX Runtime reference runner",
+        "import edgeattn.runtime",
+        "session = edgeattn.runtime.load('.')   # TensorRT engine if built here, else ONNX Runtime",
+        "result = session(points)               # [P, 4+] x, y, z, intensity -> result.features, result.coords",
         "```",
         f"Graph inputs: {', '.join(f'`{n}`' for n in info['input_names'])}. `trt_profiles.json` holds the "
         "TensorRT optimization profile (min/opt/max voxels and sets) measured on synthetic scenes; frames "
@@ -54,6 +56,21 @@ def render_voxel_bundle_readme(spec: ModelSpec, target: TargetProfile, files: li
         "",
     ]
     return "\n".join(lines + _device_section(target)) + "\n"
+
+
+def _embedding_lines() -> list[str]:
+    """How to run the bundle from Python, ROS 2 and C++ on the device (edgeattn.runtime, examples/cpp)."""
+    return [
+        "## Embed it (Python, ROS 2, C++)",
+        "```bash",
+        "python -c \"import edgeattn.runtime as r; s = r.load('.'); print(s.description)\"  # preprocessing from the manifest",
+        "pip install 'edgeattn[ros2]'   # or source /opt/ros/<distro>/setup.bash",
+        "edgeattn ros2 . --input /camera/image_raw --output edgeattn/output --backend tensorrt",
+        "# C++ loader, from an edgeattn checkout (JetPack: TensorRT headers in /usr/include/aarch64-linux-gnu):",
+        "cmake -S examples/cpp -B build/cpp -DTENSORRT_ROOT=/usr && cmake --build build/cpp -j4",
+        "build/cpp/edgeattn_loader . frame.ppm    # top-5 and latency; convert photos with `convert photo.jpg frame.ppm`",
+        "```",
+    ]
 
 
 def _device_section(target: TargetProfile) -> list[str]:
@@ -79,6 +96,8 @@ def _device_section(target: TargetProfile) -> list[str]:
             "```",
             "In an application, deserialize the engine with the TensorRT runtime (C++ `IRuntime::deserializeCudaEngine`"
             " or Python `tensorrt.Runtime`), bind `image` and `logits`, and enqueue on a CUDA stream.",
+            "",
+            *_embedding_lines(),
         ]
     else:
         lines += [
