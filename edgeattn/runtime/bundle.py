@@ -61,10 +61,6 @@ class BundleInfo:
         return self.manifest["input"]
 
     @property
-    def output_names(self) -> list[str]:
-        return [o["name"] for o in self.manifest["outputs"]]
-
-    @property
     def precision(self) -> str:
         """The precision the bundle was exported for (its reduced-precision graphs, if any)."""
         return self.manifest.get("precision", {}).get("precision", "fp32")

@@ -98,10 +98,6 @@ class Preprocessing:
         scaled = pixels.astype(np.float32) / np.float32(255.0)
         return np.ascontiguousarray(((scaled - mean) / std).transpose(2, 0, 1))
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"resolution": self.resolution, "interpolation": self.interpolation, "crop_pct": self.crop_pct,
-                "mean": list(self.mean), "std": list(self.std), "color": self.color}
-
 
 def _pil_filter(name: str) -> Any:
     from PIL import Image

@@ -24,7 +24,7 @@ def lidar_bundle(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def photos():
-    """Every scikit-image sample photo edgeattn's parity uses that is RGB."""
+    """The first four photos of edgeattn.images (scikit-image samples: astronaut, coffee, chelsea, rocket)."""
     import numpy as np
 
     from edgeattn.images import SAMPLE_PHOTOS, sample_photo

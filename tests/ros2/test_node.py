@@ -65,6 +65,21 @@ def _status(client) -> dict:
     return json.loads(client.messages("/edgeattn/status")[-1][1].data)
 
 
+def _quiet_status(client, node) -> dict:
+    """A status published after now, with every frame the node received processed, dropped or malformed and
+    every output here: the baseline of a measurement."""
+    since = time.perf_counter() + 0.05
+
+    def quiet() -> bool:
+        when, msg = client.messages("/edgeattn/status")[-1]
+        now = json.loads(msg.data)
+        return (when > since and now["processed"] == len(client.messages("/edgeattn/output"))
+                and now["processed"] + now["dropped"] + now["malformed"] + now["failed"] == now["received"])
+
+    client.wait_for(quiet, 30, "the node to be idle", node)
+    return _status(client)
+
+
 def _array(msg) -> np.ndarray:
     return np.asarray(msg.data, dtype=np.float32).reshape([d.size for d in msg.layout.dim])
 
@@ -120,13 +135,14 @@ def test_photos_in_every_encoding_match_the_direct_session(image_node, image_bun
         expected = session.topk(cases[stamp - 1][4], 5)[0]
         assert [(p["index"], p["label"]) for p in top["top_k"]] == [(p.index, p.label) for p in expected]
     FIGURES.update(frames_sent=len(cases), outputs_received=len(client.messages("/edgeattn/output")) - 1,
+                   photos=len(photos),
                    max_abs_diff=worst, latency_ms_median=round(float(np.median(latencies)), 2),
                    latency_ms_p90=round(float(np.percentile(latencies, 90)), 2))
 
 
 def test_malformed_frames_are_skipped_and_reported(image_node, photos):
     node, client, publisher = image_node
-    before = _status(client)
+    before = _quiet_status(client, node)
     good = image_message(photos["coffee"], "rgb8", 500)
     bad = [image_message(photos["coffee"], "rgb8", 501), image_message(photos["coffee"], "rgb8", 502),
            image_message(photos["coffee"], "rgb8", 503), image_message(photos["coffee"][..., :1].copy(), "mono8", 504)]
@@ -150,7 +166,7 @@ def test_newest_frame_only_at_30_hz_and_in_a_burst(image_node, photos):
     node, client, publisher = image_node
     frames = list(photos.values())
     for phase, count, period in (("30hz", 60, 1 / 30), ("burst", 20, 0.0)):
-        before, outputs = _status(client), len(client.messages("/edgeattn/output"))
+        before, outputs = _quiet_status(client, node), len(client.messages("/edgeattn/output"))
         start = time.perf_counter()
         sent = {}
         for i in range(count):
@@ -189,7 +205,7 @@ def _settled(client, before: dict, outputs: int) -> bool:
 
 def test_shutdown_report(image_node):
     node, client, _ = image_node
-    status = _status(client)
+    status = _quiet_status(client, node)
     report = node.stop()
     assert report["processed"] == len(client.messages("/edgeattn/output"))
     assert report["received"] >= status["received"] and report["malformed"] == status["malformed"]

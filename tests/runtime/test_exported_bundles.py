@@ -23,7 +23,7 @@ def test_image_session_equals_onnxruntime_on_timm_preprocessing(image_bundle, ph
     assert session.backend == "onnxruntime"
     frames = list(photos.values())
     logits = session(frames)
-    assert logits.shape == (3, 1000)
+    assert logits.shape == (len(frames), 1000)
     direct = ort.InferenceSession(str(image_bundle / "model.onnx"), providers=["CPUExecutionProvider"])
     spec = get_spec("shvit_s1")
     for frame, row in zip(frames, logits):

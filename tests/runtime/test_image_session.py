@@ -21,7 +21,7 @@ def test_frames_of_any_size_rgb_and_bgr(tmp_path, photos):
     session = runtime.load(tiny_image_bundle(tmp_path / "b"), backend="onnxruntime")
     frames = list(photos.values())
     logits = session(frames)
-    assert logits.shape == (3, 5) and logits.dtype == np.float32
+    assert logits.shape == (len(frames), 5) and logits.dtype == np.float32
     np.testing.assert_allclose(logits, _expected(frames), rtol=1e-5, atol=1e-6)
     bgr = [f[..., ::-1].copy() for f in frames]
     np.testing.assert_array_equal(session(bgr, color="BGR"), logits)

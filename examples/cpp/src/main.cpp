@@ -115,6 +115,33 @@ void printTop5(std::vector<float> const& logits, size_t classes, std::vector<std
     }
 }
 
+struct Timings {
+    std::vector<double> hostMs; //!< copy in + enqueue + copy out, measured on the host
+    std::vector<double> gpuMs;  //!< enqueue to finish, CUDA events
+};
+
+//! Warm-up runs, then timed runs; `logits` holds the last run's output.
+bool benchmark(edgeattn::Engine& engine, std::vector<float> const& input, std::string const& output,
+    Options const& options, std::vector<float>& logits, Timings& timings, std::string& error)
+{
+    for (int i = 0; i < options.warmup + options.iterations; ++i)
+    {
+        float gpu = 0.f;
+        auto const start = std::chrono::steady_clock::now();
+        if (!engine.infer(input, output, logits, gpu, error))
+        {
+            return false;
+        }
+        auto const stop = std::chrono::steady_clock::now();
+        if (i >= options.warmup)
+        {
+            timings.hostMs.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
+            timings.gpuMs.push_back(gpu);
+        }
+    }
+    return true;
+}
+
 int fail(std::string const& message)
 {
     std::cerr << "error: " << message << "\n";
@@ -168,28 +195,16 @@ int main(int argc, char** argv)
     }
     std::string const output = manifest.outputNames.empty() ? "logits" : manifest.outputNames.front();
     std::vector<float> logits;
-    std::vector<double> hostMs;
-    std::vector<double> gpuMs;
-    for (int i = 0; i < options.warmup + options.iterations; ++i)
+    Timings timings;
+    if (!benchmark(engine, input, output, options, logits, timings, error))
     {
-        float gpu = 0.f;
-        auto const start = std::chrono::steady_clock::now();
-        if (!engine.infer(input, output, logits, gpu, error))
-        {
-            return fail(error);
-        }
-        auto const stop = std::chrono::steady_clock::now();
-        if (i >= options.warmup)
-        {
-            hostMs.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
-            gpuMs.push_back(gpu);
-        }
+        return fail(error);
     }
     std::printf("%s on TensorRT %s, %s: %s\n", manifest.model.c_str(), edgeattn::tensorrtVersion().c_str(),
         edgeattn::deviceArch().c_str(), enginePath.c_str());
     printTop5(logits, logits.size() / static_cast<size_t>(batch), edgeattn::readLabels(options.bundle));
     std::printf("latency over %d runs (batch %lld): GPU median %.3f ms, p90 %.3f ms; with copies median %.3f ms, "
-                "p90 %.3f ms\n", options.iterations, static_cast<long long>(batch), percentile(gpuMs, 0.5),
-        percentile(gpuMs, 0.9), percentile(hostMs, 0.5), percentile(hostMs, 0.9));
+                "p90 %.3f ms\n", options.iterations, static_cast<long long>(batch), percentile(timings.gpuMs, 0.5),
+        percentile(timings.gpuMs, 0.9), percentile(timings.hostMs, 0.5), percentile(timings.hostMs, 0.9));
     return 0;
 }
