@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgeattn.errors import EdgeattnError, MissingDependencyError, UsageError
+from edgeattn.errors import MissingDependencyError, UsageError
 from edgeattn.runtime.bundle import PLUGIN_LIBRARY, BundleInfo, EngineFile
 from edgeattn.runtime.options import RuntimeOptions
 
