@@ -256,6 +256,25 @@ def _rounded(value: Optional[float], digits: int) -> Optional[float]:
     return None if value is None else round(value, digits)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ros2(
+    ctx: typer.Context,
+    bundle: Path = typer.Argument(..., help="bundle folder written by `edgeattn export`"),
+    input_topic: str = typer.Option("", "--input", help="[default: /camera/image_raw, or /points for LiDAR]"),
+    output_topic: str = typer.Option("edgeattn/output", "--output", help="output topic (see the node's topics)"),
+    backend: str = typer.Option("auto", help="auto, tensorrt or onnxruntime"),
+    top_k: int = typer.Option(5, "--top-k", min=1, help="classes in the top-k message"),
+    threads: int = typer.Option(0, min=0, help="onnxruntime intra-op threads (0: ORT's default)"),
+    warmup: int = typer.Option(3, min=0, help="warm-up inferences before subscribing"),
+) -> None:
+    """Run BUNDLE as a ROS 2 node (images or LiDAR in, outputs out); extra --ros-args go to rclpy."""
+    from edgeattn.ros2 import run_node
+    from edgeattn.ros2.config import NodeConfig
+
+    run_node(NodeConfig(bundle=bundle, input_topic=input_topic, output_topic=output_topic, backend=backend,
+                        top_k=top_k, threads=threads, warmup=warmup), ctx.args)
+
+
 def _command_line() -> str:
     return shlex.join(["edgeattn", *sys.argv[1:]])
 

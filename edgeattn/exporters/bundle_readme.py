@@ -43,7 +43,9 @@ def render_voxel_bundle_readme(spec: ModelSpec, target: TargetProfile, files: li
         "The graph is the DSVT attention stack with dynamic voxel and set counts. Voxelization and the set",
         "partition run outside the engine (as the DSVT authors deploy it) in `edgeattn.lidar`:",
         "```python",
-        "from edgeattn.lidar.session import DSVTSession  # ONNX Runtime reference runner",
+        "import edgeattn.runtime",
+        "session = edgeattn.runtime.load('.')   # TensorRT engine if built here, else ONNX Runtime",
+        "result = session(points)               # [P, 4+] x, y, z, intensity -> result.features, result.coords",
         "```",
         f"Graph inputs: {', '.join(f'`{n}`' for n in info['input_names'])}. `trt_profiles.json` holds the "
         "TensorRT optimization profile (min/opt/max voxels and sets) measured on synthetic scenes; frames "
@@ -53,10 +55,30 @@ def render_voxel_bundle_readme(spec: ModelSpec, target: TargetProfile, files: li
         parity_summary,
         "",
     ]
-    return "\n".join(lines + _device_section(target)) + "\n"
+    return "\n".join(lines + _device_section(target, voxels=True)) + "\n"
 
 
-def _device_section(target: TargetProfile) -> list[str]:
+def _embedding_lines(voxels: bool, tensorrt: bool) -> list[str]:
+    """How to run the bundle from Python, ROS 2 and (image bundles with TensorRT) C++ on the device."""
+    cpp = tensorrt and not voxels
+    backend = "tensorrt" if tensorrt else "onnxruntime"
+    lines = [
+        "## Embed it (Python, ROS 2" + (", C++)" if cpp else ")"),
+        "```bash",
+        "python -c \"import edgeattn.runtime as r; s = r.load('.'); print(s.description)\"",
+        "pip install 'edgeattn[ros2]'   # or source /opt/ros/<distro>/setup.bash",
+        f"edgeattn ros2 . --input {'/points' if voxels else '/camera/image_raw'} --backend {backend}",
+    ]
+    if cpp:
+        lines += [
+            "# C++ loader, in an edgeattn checkout (JetPack: TensorRT headers in /usr/include/aarch64-linux-gnu):",
+            "cmake -S examples/cpp -B build/cpp -DTENSORRT_ROOT=/usr && cmake --build build/cpp -j4",
+            "build/cpp/edgeattn_loader path/to/this-bundle frame.ppm   # top-5 and latency (`convert photo.jpg frame.ppm`)",
+        ]
+    return lines + ["```"]
+
+
+def _device_section(target: TargetProfile, voxels: bool = False) -> list[str]:
     lines: list[str] = []
     if target.tensorrt:
         versions = ", ".join(f"{line.version} ({line.platform})" for line in target.tensorrt)
@@ -79,6 +101,8 @@ def _device_section(target: TargetProfile) -> list[str]:
             "```",
             "In an application, deserialize the engine with the TensorRT runtime (C++ `IRuntime::deserializeCudaEngine`"
             " or Python `tensorrt.Runtime`), bind `image` and `logits`, and enqueue on a CUDA stream.",
+            "",
+            *_embedding_lines(voxels, tensorrt=True),
         ]
     else:
         lines += [
@@ -88,5 +112,7 @@ def _device_section(target: TargetProfile) -> list[str]:
             "session = ort.InferenceSession('model.onnx', providers=['CPUExecutionProvider'])",
             "logits = session.run(None, {'image': image})[0]",
             "```",
+            "",
+            *_embedding_lines(voxels, tensorrt=False),
         ]
     return lines
