@@ -69,6 +69,12 @@ class Backend(str, Enum):
     trtexec = "trtexec"
 
 
+class RuntimeBackend(str, Enum):
+    auto = "auto"
+    tensorrt = "tensorrt"
+    onnxruntime = "onnxruntime"
+
+
 def _open_unit_interval(value: Optional[float]) -> Optional[float]:
     if value is not None and not 0.0 < value < 1.0:
         raise typer.BadParameter(f"{value} is not between 0 and 1 (exclusive); a target such as 0.999 is typical")
@@ -260,19 +266,21 @@ def _rounded(value: Optional[float], digits: int) -> Optional[float]:
 def ros2(
     ctx: typer.Context,
     bundle: Path = typer.Argument(..., help="bundle folder written by `edgeattn export`"),
-    input_topic: str = typer.Option("", "--input", help="[default: /camera/image_raw, or /points for LiDAR]"),
+    input_topic: str = typer.Option("", "--input", help="input topic",
+                                    show_default="/camera/image_raw, or /points for LiDAR bundles"),
     output_topic: str = typer.Option("edgeattn/output", "--output", help="output topic (see the node's topics)"),
-    backend: str = typer.Option("auto", help="auto, tensorrt or onnxruntime"),
+    backend: RuntimeBackend = typer.Option(RuntimeBackend.auto, help="runtime backend (auto: TensorRT when its "
+                                                                     "engine loads here, else onnxruntime)"),
     top_k: int = typer.Option(5, "--top-k", min=1, help="classes in the top-k message"),
     threads: int = typer.Option(0, min=0, help="onnxruntime intra-op threads (0: ORT's default)"),
-    warmup: int = typer.Option(3, min=0, help="warm-up inferences before subscribing"),
+    warm_up: int = typer.Option(3, "--warm-up", min=0, help="warm-up inferences before subscribing"),
 ) -> None:
     """Run BUNDLE as a ROS 2 node (images or LiDAR in, outputs out); extra --ros-args go to rclpy."""
     from edgeattn.ros2 import run_node
     from edgeattn.ros2.config import NodeConfig
 
-    run_node(NodeConfig(bundle=bundle, input_topic=input_topic, output_topic=output_topic, backend=backend,
-                        top_k=top_k, threads=threads, warmup=warmup), ctx.args)
+    run_node(NodeConfig(bundle=bundle, input_topic=input_topic, output_topic=output_topic, backend=backend.value,
+                        top_k=top_k, threads=threads, warmup=warm_up), ctx.args)
 
 
 def _command_line() -> str:

@@ -93,7 +93,7 @@ def image_node(image_bundle, ros_env, tmp_path_factory):
               (String, "/edgeattn/output/topk")]
     probe = image_message(np.zeros((48, 64, 3), np.uint8), "rgb8", 0)
     node, client, publisher = _start(image_bundle, tmp_path_factory.mktemp("image-node"), ros_env, topics, Image,
-                                     "/camera/image_raw", probe, "--warmup", "1")
+                                     "/camera/image_raw", probe, "--warm-up", "1")
     yield node, client, publisher
     node.kill()
     client.close()
@@ -228,7 +228,7 @@ def lidar_node(lidar_bundle, ros_env, tmp_path_factory):
     layout = {"x": (0, "f4"), "y": (4, "f4"), "z": (8, "f4"), "intensity": (12, "f4")}
     probe = cloud_message(synthetic_scene(0, azimuth_steps=256).numpy(), 0, layout, 16)
     node, client, publisher = _start(lidar_bundle, tmp_path_factory.mktemp("lidar-node"), ros_env, topics,
-                                     PointCloud2, "/points", probe, "--warmup", "0")
+                                     PointCloud2, "/points", probe, "--warm-up", "0")
     yield node, client, publisher
     node.kill()
     client.close()

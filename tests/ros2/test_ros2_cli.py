@@ -8,7 +8,7 @@ from ros_helpers import ros_reason
 def test_help_lists_the_node_options(run_cli):
     result = run_cli("ros2", "--help")
     assert result.exit_code == 0
-    for option in ("--input", "--output", "--backend", "--top-k", "--threads", "--warmup"):
+    for option in ("--input", "--output", "--backend", "--top-k", "--threads", "--warm-up"):
         assert option in result.stdout
 
 
