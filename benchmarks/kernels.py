@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
-import math
 import os
 import platform
 import re
@@ -31,8 +29,7 @@ from typing import Any
 import torch
 
 from edgeattn.errors import EdgeattnError, MissingDependencyError
-from edgeattn.kernels.cases import OpCase, make_case
-from edgeattn.ops.fake_quant import DEFAULT_PROBABILITY_SCALE, quantize, symmetric_scale
+from edgeattn.ops.cases import OpCase, make_case
 from edgeattn.ops.spec import ShapeCase
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -56,28 +53,6 @@ PEAK_BANDWIDTH_GBPS = {
     "Orin": 204.8,
 }
 """Vendor peak DRAM bandwidth (GB/s) by device-name substring; the longest match wins."""
-
-EXTRA_CASES = {
-    "SetAttention": [
-        ShapeCase(
-            id="dsvt_pillar_opt_n20000_t36",
-            attributes={"num_heads": 8},
-            shapes={
-                "q": [20000, 192],
-                "k": [20000, 192],
-                "v": [20000, 192],
-                "set_inds": [-1, 36],
-                "set_valid": [-1, 36],
-                "voxel_slot": [20000],
-            },
-        ),
-    ],
-}
-"""Deployment-size cases the spec files keep out of the CPU parity tests (DSVT opt profile)."""
-
-INT8_OPS = ("SingleHeadAttention", "MultiHeadAttention", "ReLULinearAttention")
-SDPA_OPS = ("SingleHeadAttention", "MultiHeadAttention")
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -117,7 +92,7 @@ def result_path(device_name: str, date: dt.date, directory: Path = RESULTS_DIR) 
 
 
 def plan(op_names: list[str] | None, batches: list[int]) -> list[tuple[Any, ShapeCase, int]]:
-    """(op definition, case, batch) for every run, spec cases first, then EXTRA_CASES at batch 1."""
+    """(op definition, case, batch) for every run; deployment-size (benchmark-only) cases at batch 1."""
     from edgeattn.ops.registry import all_ops, get_op
 
     for name in op_names or []:
@@ -127,60 +102,13 @@ def plan(op_names: list[str] | None, batches: list[int]) -> list[tuple[Any, Shap
         if op_names and op_def.name not in op_names and op_def.folder not in op_names:
             continue
         for case in op_def.spec.cases:
-            runs.extend((op_def, case, batch) for batch in batches)
-        runs.extend((op_def, case, 1) for case in EXTRA_CASES.get(op_def.name, []))
+            runs.extend((op_def, case, batch) for batch in ([1] if case.benchmark_only else batches))
     return runs
 
 
-def _bytes_of(*tensors: Any) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
-
-
-def _sdpa(op: str, oc: OpCase) -> Callable[[], Any]:
-    import torch.nn.functional as F
-
-    if op == "SingleHeadAttention":
-        q, k, v = (t.transpose(1, 2).unsqueeze(1) for t in oc.inputs)
-        return lambda: F.scaled_dot_product_attention(q, k, v, scale=oc.attrs["scale"])
-    q, k, v = oc.inputs
-    mask = None
-    if oc.attrs.get("attn_bias") is not None:
-        mask = oc.attrs["attn_bias"].to(q.dtype)
-    if oc.attrs.get("key_mask") is not None:
-        key_mask = oc.attrs["key_mask"][:, None, None, :]
-        additive = torch.zeros(key_mask.shape, dtype=q.dtype, device=q.device)
-        additive = additive.masked_fill(~key_mask, float("-inf"))
-        mask = additive if mask is None else mask + additive
-    return lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=oc.attrs["scale"])
-
-
-def _int8(op: str, oc: OpCase) -> Variant:
-    module = importlib.import_module(f"edgeattn.ops.{_folder(op)}.triton")
-    axis = None if op == "SingleHeadAttention" else 1
-    scales = [symmetric_scale(t, axis=axis) for t in oc.inputs[:3]]
-    q8, k8, v8 = (quantize(t, s, axis=axis) for t, s in zip(oc.inputs[:3], scales, strict=True))
-    out_bytes = (
-        v8.numel() * 2 if op != "MultiHeadAttention" else math.prod(q8.shape[:3]) * v8.shape[3] * 2
-    )
-    extra = _bytes_of(oc.attrs.get("attn_bias"), oc.attrs.get("key_mask"))
-    if op == "ReLULinearAttention":
-        run = lambda: module.relu_linear_attention_int8(q8, k8, v8, oc.attrs["eps"], *scales)  # noqa: E731
-    else:
-        p_scale = torch.full_like(scales[0], DEFAULT_PROBABILITY_SCALE)
-        launcher = getattr(module, f"{_folder(op)}_int8")
-        options = {key: oc.attrs[key] for key in ("attn_bias", "key_mask") if key in oc.attrs}
-        run = lambda: launcher(q8, k8, v8, oc.attrs["scale"], *scales, p_scale, **options)  # noqa: E731
-    return Variant("triton-int8", run, _bytes_of(q8, k8, v8) + out_bytes + extra)
-
-
-def _folder(op: str) -> str:
-    from edgeattn.ops.registry import get_op
-
-    return get_op(op).folder
-
-
 def variants(op_def: Any, oc: OpCase, use_compile: bool = True) -> list[Variant]:
-    """Everything to time for one case: Triton, eager reference, torch.compile, SDPA, INT8."""
+    """Everything to time for one case: Triton, eager reference, torch.compile, and the op's own extras
+    (`OpDef.benchmark_variants`: SDPA, INT8 kernels)."""
     from edgeattn.ops.backends import backend
 
     triton_run = backend(op_def.name, "triton").run
@@ -193,19 +121,13 @@ def variants(op_def: Any, oc: OpCase, use_compile: bool = True) -> list[Variant]
         found.append(
             Variant("torch.compile", lambda: compiled(*oc.inputs, **oc.attrs), oc.bytes_moved)
         )
-    if op_def.name in SDPA_OPS:
-        found.append(Variant("sdpa", _sdpa(op_def.name, oc), oc.bytes_moved))
-    if op_def.name in INT8_OPS and oc.inputs[0].dtype == torch.float16:
-        found.append(_int8(op_def.name, oc))
+    if op_def.benchmark_variants is not None:
+        found += [Variant(name, run, moved) for name, run, moved in op_def.benchmark_variants(oc)]
     return found
 
 
-def _max_error(out: Any, ref: torch.Tensor, op: str) -> float | None:
-    if not isinstance(out, torch.Tensor):
-        return None
-    if op == "SingleHeadAttention" and out.dim() == 4:
-        out = out.squeeze(1).transpose(1, 2)
-    if out.shape != ref.shape:
+def _max_error(out: Any, ref: torch.Tensor) -> float | None:
+    if not isinstance(out, torch.Tensor) or out.shape != ref.shape:
         return None
     return float((out.float() - ref).abs().max())
 
@@ -271,15 +193,7 @@ def run(
         task = progress.add_task("kernels", total=len(runs))
         for op_def, case, batch, dtype_name in runs:
             progress.update(task, description=f"{op_def.name} {case.id} b{batch} {dtype_name}")
-            oc = make_case(
-                op_def.name,
-                case,
-                op_def.spec.inputs,
-                op_def.reference,
-                dtype=DTYPES[dtype_name],
-                batch=batch,
-                device="cuda",
-            )
+            oc = make_case(op_def, case, dtype=DTYPES[dtype_name], batch=batch, device="cuda")
             ref = op_def.reference(
                 *(_upcast(t) for t in oc.inputs), **{k: _upcast(v) for k, v in oc.attrs.items()}
             ).float()
@@ -303,7 +217,7 @@ def run(
                     {
                         **entry,
                         **metrics(variant.bytes_moved, oc.flops, ms, peak),
-                        "max_abs_error_vs_fp32": _max_error(out, ref, op_def.name),
+                        "max_abs_error_vs_fp32": _max_error(out, ref),
                     }
                 )
             progress.advance(task)

@@ -168,7 +168,7 @@ def models(family: Optional[str] = typer.Option(None, help="only this family"),
            fmt: ListFormat = FORMAT_OPTION) -> None:
     """List the model registry: params, GMACs at the default resolution, ops, source and pretrained tag."""
     from edgeattn.backbones import list_models
-    from edgeattn.backbones.stats import load_stats
+    from edgeattn.backbones.stats import load_stats, model_ops
 
     stats = load_stats()
     rows = []
@@ -177,7 +177,7 @@ def models(family: Optional[str] = typer.Option(None, help="only this family"),
         rows.append([
             spec.name, spec.family, _rounded(entry.get("params_m"), 2), _rounded(entry.get("gmacs"), 3),
             "x".join(str(d) for d in spec.input_size[1:]) if spec.input_kind == "image" else "voxels",
-            list(spec.ops), spec.source if spec.source == "native" else f"timm:{spec.timm_name}", spec.pretrained_tag,
+            model_ops(spec.name), spec.source if spec.source == "native" else f"timm:{spec.timm_name}", spec.pretrained_tag,
         ])
     columns = [("name", "name"), ("family", "family"), ("params_m", "params (M)"), ("gmacs", "GMACs"),
                ("resolution", "resolution"), ("ops", "ops"), ("source", "source"), ("pretrained", "pretrained")]

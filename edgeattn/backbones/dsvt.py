@@ -26,8 +26,6 @@ from edgeattn.errors import UsageError
 from edgeattn.lidar.inputs import build_stack_inputs, stack_input_names
 from edgeattn.lidar.layout import DSVTLayout, StageLayout
 from edgeattn.lidar.voxelize import VOXEL_FEATURES, VoxelGrid, Voxels
-from edgeattn.ops.multi_head_attention.torch_op import multi_head_attention_op
-from edgeattn.ops.set_attention.torch_op import set_attention_op
 
 WAYMO_RANGE = (-74.88, -74.88, -2.0, 74.88, 74.88, 4.0)
 
@@ -61,13 +59,48 @@ class PositionEmbedding(nn.Module):
         return self.mlp(position)
 
 
+class VoxelSetAttention(nn.Module):
+    """Multi-head attention inside fixed-size voxel sets, written back to the voxels.
+
+    q, k, v [N, C]; set_inds [S, T] voxel of every set slot; set_valid [S, T] False for padding repeats
+    (masked as keys); voxel_slot [N] the flat slot s*T + t whose output each voxel takes."""
+
+    def __init__(self, heads: int, scale: float) -> None:
+        super().__init__()
+        self.heads, self.scale = heads, scale
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, set_inds: Tensor, set_valid: Tensor,
+                voxel_slot: Tensor) -> Tensor:
+        sets, size = set_inds.shape
+        channels = q.shape[1]
+
+        def to_sets(x: Tensor) -> Tensor:
+            return x.index_select(0, set_inds.reshape(-1)).reshape(sets, size, self.heads, -1).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(to_sets(q), to_sets(k), to_sets(v),
+                                             attn_mask=set_valid[:, None, None, :], scale=self.scale)
+        return out.transpose(1, 2).reshape(sets * size, channels).index_select(0, voxel_slot.reshape(-1))
+
+
+class RegionAttention(nn.Module):
+    """Multi-head attention of one query per pooling region over its member voxels (invalid slots masked).
+
+    q [R, H, 1, D]; k, v [R, H, V, D]; key_mask [R, V] True for real members (every region has one)."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor) -> Tensor:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :], scale=self.scale)
+
+
 class SetAttentionLayer(nn.Module):
     """DSVT encoder layer: set attention (q = k = x + pos, v = x) + FFN, post-norm, outer residual norm."""
 
     def __init__(self, dim: int, heads: int, ffn: int) -> None:
         super().__init__()
-        self.heads = heads
-        self.scale = (dim // heads) ** -0.5
+        self.attention = VoxelSetAttention(heads, (dim // heads) ** -0.5)
         self.q_proj, self.k_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.v_proj, self.out_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.linear1, self.linear2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
@@ -75,8 +108,7 @@ class SetAttentionLayer(nn.Module):
 
     def forward(self, x: Tensor, pos: Tensor, set_inds: Tensor, set_valid: Tensor, voxel_slot: Tensor) -> Tensor:
         qk = x + pos
-        attn = set_attention_op(self.q_proj(qk), self.k_proj(qk), self.v_proj(x),
-                                set_inds, set_valid, voxel_slot, self.heads, self.scale)
+        attn = self.attention(self.q_proj(qk), self.k_proj(qk), self.v_proj(x), set_inds, set_valid, voxel_slot)
         y = self.norm1(x + self.out_proj(attn))
         y = self.norm2(y + self.linear2(F.gelu(self.linear1(y))))
         return self.norm(y + x)
@@ -102,7 +134,7 @@ class AttentionPool(nn.Module):
     def __init__(self, dim: int, volume: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
-        self.scale = (dim // heads) ** -0.5
+        self.attention = RegionAttention((dim // heads) ** -0.5)
         self.pos = nn.Parameter(torch.randn(volume, dim) * 0.01)
         self.q_proj, self.k_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.v_proj, self.out_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
@@ -117,8 +149,8 @@ class AttentionPool(nn.Module):
         def heads(t: Tensor) -> Tensor:
             return t.reshape(regions, -1, self.heads, dim // self.heads).transpose(1, 2)
 
-        out = multi_head_attention_op(heads(self.q_proj(query)), heads(self.k_proj(members + self.pos)),
-                                      heads(self.v_proj(members)), self.scale, key_mask=valid)
+        out = self.attention(heads(self.q_proj(query)), heads(self.k_proj(members + self.pos)),
+                             heads(self.v_proj(members)), valid)
         out = self.out_proj(out.transpose(1, 2).reshape(regions, dim))
         return self.norm(out + query)
 
@@ -258,11 +290,11 @@ _FACTS: dict[str, Any] = {
 }
 
 SPECS = [
-    ModelSpec(name="dsvt_pillar", timm_name="dsvt_pillar", ops=("SetAttention",),
+    ModelSpec(name="dsvt_pillar", timm_name="dsvt_pillar",
               notes="468x468 pillars; 4 blocks x 2 set-attention layers, width 192, 8 heads, sets of 36; "
                     "partition runs in PyTorch, the attention stack in the engine.",
               **_FACTS),
-    ModelSpec(name="dsvt_voxel", timm_name="dsvt_voxel", ops=("SetAttention", "MultiHeadAttention"),
+    ModelSpec(name="dsvt_voxel", timm_name="dsvt_voxel",
               notes="468x468x32 voxels; 4 stages with z-only attention pooling (8 heads) between them; "
                     "sets of 48.",
               **_FACTS),

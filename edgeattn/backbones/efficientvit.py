@@ -5,7 +5,6 @@ from edgeattn.backbones.spec import ModelSpec
 _MIT = dict(
     source="timm",
     crop_pct=0.95,
-    ops=("ReLULinearAttention",),
     fp32_sensitive=("LiteMLA kᵀv state, normaliser and division", "LayerNorm statistics (L series)"),
     pretrained_tag="r224_in1k",
     test_resolution=96,
@@ -14,7 +13,6 @@ _MIT = dict(
 _MSRA = dict(
     family="efficientvit-m",
     source="timm",
-    ops=("MultiHeadAttention",),
     fp32_sensitive=("softmax input with relative position bias",),
     pretrained_tag="r224_in1k",
     test_resolution=96,

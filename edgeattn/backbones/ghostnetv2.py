@@ -5,7 +5,6 @@ from edgeattn.backbones.spec import ModelSpec
 _FACTS = dict(
     family="ghostnetv2",
     source="timm",
-    ops=("DFCAttention",),
     fp32_sensitive=(),
     pretrained_tag="in1k",
     test_resolution=96,

@@ -6,13 +6,12 @@ _FACTS = dict(
     family="lowformer",
     source="timm",
     crop_pct=0.95,
-    ops=("MultiHeadAttention",),
     fp32_sensitive=("GroupNorm(1) statistics", "softmax input"),
     test_resolution=96,
     notes="Lowtention: depthwise downsample -> MHA (head_dim 32) -> ConvTranspose upsample.",
 )
 
-_CONV_ONLY = dict(ops=(), notes="timm's E1/E2 configurations have no attention stage: a convolutional baseline.")
+_CONV_ONLY = dict(notes="timm's E1/E2 configurations have no attention stage: a convolutional baseline.")
 
 SPECS = [
     ModelSpec(name=name, timm_name=name, pretrained_tag=None if name == "lowformer_b2" else "in1k",

@@ -6,7 +6,6 @@ _FACTS = dict(
     family="shvit",
     source="timm",
     stride=16,
-    ops=("SingleHeadAttention",),
     fp32_sensitive=("GroupNorm(1) statistics before each SHSA",),
     pretrained_tag="in1k",
     test_resolution=96,

@@ -26,7 +26,6 @@ class ModelSpec(BaseModel):
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
     stride: int = Field(32, description="input height and width must be multiples of this")
-    ops: tuple[str, ...] = Field((), description="edgeattn ops the rewritten model uses")
     fp32_sensitive: tuple[str, ...] = Field((), description="parts to keep in fp32 in reduced precision")
     dynamic_axes: tuple[str, ...] = Field(("batch",), description="axes that may be exported dynamic")
     pretrained_tag: str | None = Field(None, description="timm pretrained tag, e.g. 'in1k'")

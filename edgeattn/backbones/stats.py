@@ -1,6 +1,8 @@
-"""Parameter and MAC counts per model at its default resolution, kept as data (`model_stats.json`).
+"""Parameter and MAC counts per model at its default resolution, and the edgeattn ops its rewrite uses,
+kept as data (`model_stats.json`, so listing models builds none of them).
 
-Regenerate with `python -m edgeattn.backbones.stats` after adding models; a test recomputes a sample.
+Regenerate with `python -m edgeattn.backbones.stats` after adding models or ops; a test recomputes a sample.
+The ops come from the ops' own module swaps (`OpDef.swaps`), the one place a model is linked to an op.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -19,18 +22,26 @@ from edgeattn.backbones.weights import create_model
 STATS_FILE = Path(__file__).with_name("model_stats.json")
 
 
-def measure(spec: ModelSpec, resolution: int | None = None) -> dict[str, float]:
-    """Count parameters (millions) and multiply-accumulates (GMACs, what the papers call FLOPs)."""
+def measure(spec: ModelSpec, resolution: int | None = None) -> dict[str, Any]:
+    """Parameters (millions), multiply-accumulates (GMACs, what the papers call FLOPs; image models) and
+    the edgeattn ops of the model."""
+    from edgeattn.ops.rewrite import ops_in
+
     model, _ = create_model(spec)
-    size = resolution or spec.resolution
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
-    return {
-        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
-        "gmacs": round(counter.get_total_flops() / 2e9, 4),
-        "resolution": size,
-    }
+    entry: dict[str, Any] = {"params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
+                             "ops": ops_in(model)}
+    if spec.input_kind == "image":
+        size = resolution or spec.resolution
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(torch.zeros(1, 3, size, size))
+        entry.update(gmacs=round(counter.get_total_flops() / 2e9, 4), resolution=size)
+    return entry
+
+
+def model_ops(name: str) -> list[str]:
+    """The edgeattn ops a registry model uses (from `model_stats.json`)."""
+    return list(load_stats().get(name, {}).get("ops", []))
 
 
 @lru_cache(maxsize=1)
@@ -47,14 +58,13 @@ def markdown_table() -> str:
     rows = ["| model | family | params (M) | GMACs | resolution | edgeattn ops | source | pretrained |",
             "|---|---|---:|---:|---|---|---|---|"]
     for spec in list_models():
-        entry = stats.get(spec.name)
+        entry = stats.get(spec.name, {})
         size = f"{spec.resolution}²" if spec.input_kind == "image" else "voxels"
-        rows.append(
-            f"| `{spec.name}` | {spec.family} | {entry['params_m']:.2f} | {entry['gmacs']:.3f} | {size} | "
-            if entry else f"| `{spec.name}` | {spec.family} | – | – | {size} | "
-        )
-        rows[-1] += (f"{', '.join(spec.ops) or '–'} | {'native' if spec.source == 'native' else 'timm'} | "
-                     f"{spec.pretrained_tag or '–'} |")
+        params = f"{entry['params_m']:.2f}" if "params_m" in entry else "–"
+        gmacs = f"{entry['gmacs']:.3f}" if "gmacs" in entry else "–"
+        rows.append(f"| `{spec.name}` | {spec.family} | {params} | {gmacs} | {size} | "
+                    f"{', '.join(model_ops(spec.name)) or '–'} | {'native' if spec.source == 'native' else 'timm'} | "
+                    f"{spec.pretrained_tag or '–'} |")
     return "\n".join(rows)
 
 
@@ -67,7 +77,7 @@ def update_readme(readme: Path) -> None:
 
 
 def main() -> None:
-    stats = {spec.name: measure(spec) for spec in list_models() if spec.input_kind == "image"}
+    stats = {spec.name: measure(spec) for spec in list_models()}
     STATS_FILE.write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
     load_stats.cache_clear()
     update_readme(Path(__file__).parents[2] / "README.md")

@@ -430,7 +430,6 @@ _FACTS = dict(
     std=(0.5, 0.5, 0.5),
     crop_pct=0.9,
     stride=32,
-    ops=("LargeKernelAttention",),
     fp32_sensitive=("LayerNorm after each stage",),
     pretrained_tag=None,
     test_resolution=96,

@@ -9,7 +9,7 @@ compares every named intermediate tensor present in both graphs, to locate where
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -82,9 +82,12 @@ def evaluate(
     threads: int = 2,
     optimize: bool = True,
     qdq: QdqMode = "simulated",
+    torch_reference: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> FidelityReport:
     """Run both graphs in ORT CPU on the same inputs and compare (fp16 inputs are cast as the graph needs).
 
+    Logit metrics compare the candidate with `torch_reference` (the fp32 torch model) when given, else with
+    the reference graph; per-layer SQNR always compares intermediate tensors with the reference graph.
     `qdq` is what the candidate's Q/DQ means (`edgeattn.runners.ort`): "simulated" for TensorRT-style
     graphs (exact integer semantics), "fused" for graphs deployed on ORT's CPU kernels. `optimize=False`
     runs every graph optimisation off (per-axis activation analysis graphs, which ORT's fusions reject)."""
@@ -101,7 +104,7 @@ def evaluate(
             for chunk in ref_runner.split_batch(np.asarray(batch, dtype=np.float32)):
                 ref_values = ref_runner.infer({ref_runner.input_names[0]: chunk})
                 got_values = cand_runner.infer({cand_runner.input_names[0]: chunk.astype(cand_dtype)})
-                logits_ref.append(ref_values[ref_out])
+                logits_ref.append(torch_reference(chunk) if torch_reference else ref_values[ref_out])
                 logits_got.append(np.asarray(got_values[cand_out], dtype=np.float32))
                 for name in names:
                     r = ref_values[name].astype(np.float64)

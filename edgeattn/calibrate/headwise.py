@@ -2,7 +2,8 @@
 
 TensorRT quantizes activations per tensor only, so heads with small ranges lose precision next to
 heads with large ones. The reparameterisations here move that spread into weights without changing the
-fp32 function (see `attention_sites` for the weight edits):
+fp32 function (each attention module's `scale_qk` / `scale_heads` / `scale_v`, see
+`edgeattn.ops.attention_module`):
 - Q/K balancing (softmax and linear attention): q * a, k / a per channel, a chosen so that q and k follow
   the per-channel geometric mean of their ranges;
 - ReLU linear attention: q and k each get a free positive factor per head that equalises the head ranges
@@ -16,14 +17,14 @@ Per-head SQNR of per-tensor symmetric int8 is measured before and after.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from edgeattn.calibrate.attention_sites import AttentionSite, find_sites
+from edgeattn.calibrate.capture import Site, find_sites, run_captures
 
 TENSORS = ("q", "k", "v", "p", "o")
 CHANNEL_TENSORS = ("q", "k", "v")
@@ -78,26 +79,10 @@ class SiteSQNR:
         }
 
 
-def _run_hooks(model: nn.Module, sites: list[AttentionSite], batches: Iterable[np.ndarray],
-               on_capture: Callable[[AttentionSite, dict[str, Tensor]], None]) -> None:
-    handles = []
-    for site in sites:
-        def hook(module, inputs, output, site=site):
-            on_capture(site, site.capture(inputs[0]))
-        handles.append(site.module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                model(torch.as_tensor(batch))
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def collect_stats(model: nn.Module, sites: list[AttentionSite], batches: Iterable[np.ndarray]) -> dict[str, SiteStats]:
+def collect_stats(model: nn.Module, sites: list[Site], batches: Iterable[np.ndarray]) -> dict[str, SiteStats]:
     """Per-head/per-channel max |x| of every site over the calibration batches."""
     stats = {site.name: SiteStats(site.heads) for site in sites}
-    _run_hooks(model, sites, batches, lambda site, cap: stats[site.name].update(cap))
+    run_captures(model, sites, batches, lambda site, cap: stats[site.name].update(cap))
     return stats
 
 
@@ -106,12 +91,12 @@ def per_tensor_scales(stats: SiteStats) -> dict[str, float]:
     return {key: max(float(v.max()), 1e-12) / INT8_MAX for key, v in stats.head_amax.items()}
 
 
-def measure_sqnr(model: nn.Module, sites: list[AttentionSite], batches: Iterable[np.ndarray],
+def measure_sqnr(model: nn.Module, sites: list[Site], batches: Iterable[np.ndarray],
                  stats: dict[str, SiteStats]) -> dict[str, dict[str, list[float]]]:
     """Per-head SQNR (dB) of every captured tensor under per-tensor int8 scales from `stats`."""
     sqnr = {site.name: SiteSQNR() for site in sites}
     scales = {name: per_tensor_scales(s) for name, s in stats.items()}
-    _run_hooks(model, sites, batches, lambda site, cap: sqnr[site.name].update(cap, scales[site.name]))
+    run_captures(model, sites, batches, lambda site, cap: sqnr[site.name].update(cap, scales[site.name]))
     return {name: s.db() for name, s in sqnr.items()}
 
 
@@ -138,7 +123,7 @@ class SiteFactors:
 
 
 def compute_factors(
-    site: AttentionSite, stats: SiteStats, v_strength: float = 0.5, free_linear_heads: bool = False
+    site: Site, stats: SiteStats, v_strength: float = 0.5, free_linear_heads: bool = False
 ) -> SiteFactors:
     """Reparameterisation factors for one site from its calibration statistics.
 
@@ -159,7 +144,7 @@ def compute_factors(
     return factors
 
 
-def _qk_balance(site: AttentionSite, stats: SiteStats) -> Tensor:
+def _qk_balance(site: Site, stats: SiteStats) -> Tensor:
     """Q/K factors [H, D]: per head (per channel for a single head) q * a and k / a, with a chosen so that
     log ranges of q and k both follow their average (the product of the q and k spreads cannot grow)."""
     if site.heads > 1:
@@ -170,7 +155,7 @@ def _qk_balance(site: AttentionSite, stats: SiteStats) -> Tensor:
     return _limit(a.expand(site.heads, site.qk_dim).clone())
 
 
-def _v_balance(site: AttentionSite, stats: SiteStats, strength: float) -> Tensor:
+def _v_balance(site: Site, stats: SiteStats, strength: float) -> Tensor:
     """V factors [H, Dv]: each channel's log range moves `strength` of the way to the mean; in cascaded
     attention only the last head moves, as a whole, toward the mean head range."""
     if not site.v_free:
@@ -182,15 +167,15 @@ def _v_balance(site: AttentionSite, stats: SiteStats, strength: float) -> Tensor
     return _limit(torch.exp(strength * (lv.mean() - lv)))
 
 
-def apply_factors(site: AttentionSite, factors: SiteFactors) -> None:
+def apply_factors(site: Site, factors: SiteFactors) -> None:
     """Edit the site's weights in place (fp32 function unchanged)."""
     with torch.no_grad():
         if factors.qk is not None:
-            site.scale_qk(factors.qk)
+            site.module.scale_qk(factors.qk)
         if factors.q_heads is not None:
-            site.scale_heads(factors.q_heads, factors.k_heads)
+            site.module.scale_heads(factors.q_heads, factors.k_heads)
         if factors.v is not None:
-            site.scale_v(factors.v)
+            site.module.scale_v(factors.v)
 
 
 @dataclass
@@ -233,6 +218,7 @@ def reparameterise(
             "kind": site.kind,
             "heads": site.heads,
             "module": type(site.module).__name__,
+            "heads_per_call": site.heads_per_call,
             "amax_before": {k: v.tolist() for k, v in b.head_amax.items()},
             "amax_after": {k: v.tolist() for k, v in a.head_amax.items()},
             "spread_before": {k: b.spread(k) for k in b.head_amax},

@@ -1,9 +1,9 @@
 """fp32 islands: the nodes of an exported graph that stay in fp32 in reduced-precision builds.
 
-Rules come from two places: fixed facts (normalisation statistics, softmax, the linear-attention state
-and normaliser) and the model's hints (`ModelSpec.fp32_sensitive`, e.g. "softmax input"). Nodes are
-recognised by op type and by the module class recorded by the torch exporter in each node's
-`pkg.torch.onnx.class_hierarchy` metadata (timm `LiteMLA` or the edgeattn op module).
+Rules come from three places: fixed facts (normalisation statistics, softmax), each op's
+`OpDef.fp32_island_ops` (e.g. the linear-attention state and normaliser inside its portable decomposition,
+found through the op the exporter records for each node) and the model's hints (`ModelSpec.fp32_sensitive`,
+e.g. "softmax input").
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 
 import onnx
 
+from edgeattn.ops import all_ops
+from edgeattn.ops.registry import DOMAIN, node_op
+
 NORMALISATION_OPS = frozenset({"LayerNormalization", "GroupNormalization", "InstanceNormalization"})
-LINEAR_ATTENTION_CLASSES = ("LiteMLA", "ReLULinearAttention", "relu_linear_attention")
-LINEAR_ATTENTION_CORE_OPS = frozenset({"MatMul", "Slice", "Add", "Div", "ReduceSum", "Reciprocal", "Mul"})
 SOFTMAX_INPUT_OPS = frozenset({"MatMul", "Add", "Mul", "Div"})
-PLUGIN_DOMAIN = "edgeattn"
-CLASS_HIERARCHY_KEY = "pkg.torch.onnx.class_hierarchy"
-NAMESPACE_KEY = "namespace"
+PLUGIN_DOMAIN = DOMAIN
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class IslandRules:
     normalisation: bool = True
     softmax: bool = True
     softmax_input: bool = False
-    linear_attention: bool = True
+    op_islands: bool = True
     reasons: dict[str, str] = field(default_factory=dict)
 
 
@@ -38,7 +37,7 @@ def rules_from_hints(hints: Iterable[str]) -> IslandRules:
     reasons = {
         "normalisation": "normalisation statistics overflow fp16 (always fp32)",
         "softmax": "softmax exponent and sum (always fp32)",
-        "linear_attention": "ReLU linear attention k^T v state, normaliser and division (always fp32)",
+        **{o.name: o.fp32_island_ops[1] for o in all_ops() if o.fp32_island_ops},
     }
     softmax_input = False
     for hint in hints:
@@ -46,19 +45,6 @@ def rules_from_hints(hints: Iterable[str]) -> IslandRules:
             softmax_input = True
             reasons["softmax_input"] = hint
     return IslandRules(softmax_input=softmax_input, reasons=reasons)
-
-
-def _class_hierarchy(node: onnx.NodeProto) -> str:
-    for prop in node.metadata_props:
-        if prop.key in (CLASS_HIERARCHY_KEY, NAMESPACE_KEY):
-            return prop.value
-    return ""
-
-
-def in_linear_attention(node: onnx.NodeProto) -> bool:
-    """Whether the exporter recorded this node inside a linear-attention module."""
-    hierarchy = _class_hierarchy(node)
-    return any(name in hierarchy for name in LINEAR_ATTENTION_CLASSES)
 
 
 def find_islands(model: onnx.ModelProto, rules: IslandRules) -> dict[str, str]:
@@ -73,8 +59,9 @@ def find_islands(model: onnx.ModelProto, rules: IslandRules) -> dict[str, str]:
             islands[node.name] = "normalisation"
         elif rules.softmax and node.op_type == "Softmax":
             islands[node.name] = "softmax"
-        elif rules.linear_attention and node.op_type in LINEAR_ATTENTION_CORE_OPS and in_linear_attention(node):
-            islands[node.name] = "linear_attention"
+        elif rules.op_islands and (op := node_op(node)) is not None and op.fp32_island_ops \
+                and node.op_type in op.fp32_island_ops[0]:
+            islands[node.name] = op.name
     if rules.softmax_input:
         for node in graph.node:
             if node.op_type == "Softmax":

@@ -35,6 +35,7 @@ from edgeattn.calibrate.observers import (
     make_observer,
 )
 from edgeattn.errors import UsageError
+from edgeattn.ops.registry import node_op
 
 Style = Literal["tensorrt", "ort"]
 STYLES: tuple[Style, ...] = ("tensorrt", "ort")
@@ -43,7 +44,6 @@ QDQ_SEMANTICS: dict[Style, str] = {"tensorrt": "simulated", "ort": "fused"}
 TensorRT-style graph is measured with Q/DQ simulated; an ORT-style graph is measured on the fused CPU
 kernels it will be deployed on."""
 WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
-PLUGIN_QUANTIZED_INPUTS = {"SingleHeadAttention": 3, "MultiHeadAttention": 3, "ReLULinearAttention": 3, "SetAttention": 3}
 BOUNDED_OUTPUT_OPS = frozenset({"Softmax", "Sigmoid"})
 """Producers whose outputs are calibrated with max, never clipped (probabilities and gates)."""
 
@@ -79,7 +79,8 @@ def quantized_inputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, lis
         if node.name in config.skip_nodes:
             continue
         if node.domain == PLUGIN_DOMAIN:
-            count = PLUGIN_QUANTIZED_INPUTS.get(node.op_type, 0)
+            op = node_op(node)
+            count = op.int8.quantized_inputs if op is not None and op.int8 is not None else 0
             indices = list(range(min(count, len(node.input))))
         elif node.op_type in WEIGHTED_OPS:
             indices = [0] if node.op_type != "MatMul" else [0, 1]

@@ -13,15 +13,8 @@ from typing import Any
 import numpy as np
 
 from edgeattn.backbones.weights import sha256_file
+from edgeattn.bundle_files import MANIFEST
 from edgeattn.errors import UsageError
-
-MANIFEST = "manifest.json"
-
-
-def graph_file(flavour: str = "portable", precision: str = "fp32") -> str:
-    """Bundle file name of a graph: model[.plugins][.fp16|.int8].onnx."""
-    parts = ["model"] + (["plugins"] if flavour == "plugins" else []) + ([precision] if precision != "fp32" else [])
-    return ".".join(parts) + ".onnx"
 
 
 def check_destination(out: Path, force: bool) -> None:

@@ -6,8 +6,9 @@ from edgeattn.backbones.spec import ModelSpec
 from edgeattn.exporters.targets import TargetProfile
 
 
-def render_bundle_readme(spec: ModelSpec, target: TargetProfile, files: list[str], input_shape: tuple[int, ...],
-                         weights: str, parity_summary: str) -> str:
+def render_bundle_readme(spec: ModelSpec, target: TargetProfile, files: list[str], input_lines: list[str],
+                         weights: str, parity_summary: str, voxels: bool = False) -> str:
+    """The bundle's README: files, the input contract (from the export's input adapter), parity, device use."""
     lines = [
         f"# {spec.name} for {target.name}",
         "",
@@ -16,46 +17,13 @@ def render_bundle_readme(spec: ModelSpec, target: TargetProfile, files: list[str
         "## Files",
         *(f"- `{name}`" for name in files),
         "",
-        "## Input",
-        f"`image`: float32 {list(input_shape)} (NCHW), RGB, resized with {spec.interpolation} interpolation and "
-        f"centre-cropped (crop_pct {spec.crop_pct}), then normalised with mean {list(spec.mean)} and std "
-        f"{list(spec.std)}. Output `logits`: float32 [batch, classes].",
+        *input_lines,
         "",
         "## Numerical check",
         parity_summary,
         "",
     ]
-    return "\n".join(lines + _device_section(target)) + "\n"
-
-
-def render_voxel_bundle_readme(spec: ModelSpec, target: TargetProfile, files: list[str], info: dict,
-                               weights: str, parity_summary: str) -> str:
-    """README for LiDAR bundles: the engine runs the attention stack; the partition runs in edgeattn.lidar."""
-    lines = [
-        f"# {spec.name} for {target.name}",
-        "",
-        f"{target.description}. Weights: {weights}.",
-        "",
-        "## Files",
-        *(f"- `{name}`" for name in files),
-        "",
-        "## Inputs",
-        "The graph is the DSVT attention stack with dynamic voxel and set counts. Voxelization and the set",
-        "partition run outside the engine (as the DSVT authors deploy it) in `edgeattn.lidar`:",
-        "```python",
-        "import edgeattn.runtime",
-        "session = edgeattn.runtime.load('.')   # TensorRT engine if built here, else ONNX Runtime",
-        "result = session(points)               # [P, 4+] x, y, z, intensity -> result.features, result.coords",
-        "```",
-        f"Graph inputs: {', '.join(f'`{n}`' for n in info['input_names'])}. `trt_profiles.json` holds the "
-        "TensorRT optimization profile (min/opt/max voxels and sets) measured on synthetic scenes; frames "
-        "outside it are refused with a clear error.",
-        "",
-        "## Numerical check",
-        parity_summary,
-        "",
-    ]
-    return "\n".join(lines + _device_section(target, voxels=True)) + "\n"
+    return "\n".join(lines + _device_section(target, voxels=voxels)) + "\n"
 
 
 def _embedding_lines(voxels: bool, tensorrt: bool) -> list[str]:

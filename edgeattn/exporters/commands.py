@@ -7,14 +7,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from edgeattn.errors import UsageError
-from edgeattn.exporters.pipeline import flag_name
+from edgeattn.exporters.config import flag_name
 
 
 def export_command(options: dict[str, Any]) -> Any:
     """Run an export from CLI options (None means "not given") and print parity, fidelity and the bundle."""
     from rich.console import Console
 
-    from edgeattn.exporters.pipeline import ExportConfig, run_export
+    from edgeattn.exporters.config import ExportConfig
+    from edgeattn.exporters.pipeline import run_export
 
     given = {key: value for key, value in options.items() if value is not None}
     try:

@@ -1,4 +1,4 @@
-"""torch → ONNX with the dynamo exporter: static or dynamic batch, optional op translation table."""
+"""torch → ONNX with the dynamo exporter: the one `torch.onnx.export` call of edgeattn."""
 
 from __future__ import annotations
 
@@ -19,19 +19,16 @@ def export_onnx(
     opset: int,
     input_names: list[str],
     output_names: list[str],
-    dynamic_batch: bool = False,
+    dynamic_shapes: Any = None,
     translation_table: dict[Any, Any] | None = None,
     metadata: dict[str, str] | None = None,
 ) -> onnx.ModelProto:
     """Export `model` in eval mode and return the optimised ONNX model (BatchNorm folded into convs).
 
-    The graph is deterministic for identical inputs: no timestamps or paths are written into it.
+    `dynamic_shapes` goes to `torch.export` (None: every shape static). The graph is deterministic for
+    identical inputs: no timestamps, paths or per-process counters are written into it.
     """
     model = model.eval()
-    dynamic_shapes = None
-    if dynamic_batch:
-        batch = torch.export.Dim("batch", min=1, max=1024)
-        dynamic_shapes = tuple({0: batch} for _ in example_inputs)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(

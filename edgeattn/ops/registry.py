@@ -37,13 +37,68 @@ class PluginKernels:
 
 
 @dataclass(frozen=True)
+class ModuleSwap:
+    """A model module class this op replaces with a module calling the op (same weights, same function).
+
+    `source` and `replacement` are "package.module:Class" paths, imported only when a model is rewritten.
+    This is the one place a model family is linked to an op: `edgeattn models` lists the ops whose swaps
+    match a model, and the rewrite applies them.
+    """
+
+    source: str
+    replacement: str
+
+    def source_class(self) -> type:
+        return _load(self.source)
+
+    def build(self, module: Any) -> Any:
+        """The replacement module for `module` (an instance of exactly `source_class()`)."""
+        return _load(self.replacement)(module)
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Useful work of one op call: FLOPs (multiply-add = 2) and the elements an ideal kernel reads and writes
+    (each input once, the output once; bytes follow from the element sizes)."""
+
+    flops: float
+    input_elements: int
+    output_elements: int
+
+    @property
+    def elements(self) -> int:
+        return self.input_elements + self.output_elements
+
+
+@dataclass(frozen=True)
+class Int8Support:
+    """How the op takes INT8: its first `quantized_inputs` inputs get Q/DQ in INT8 graphs, and (when
+    `head_scales`) its plugin node carries per-head scales as `int8_<tensor>_scales` FLOATS attributes."""
+
+    quantized_inputs: int
+    head_scales: bool = False
+
+
+@dataclass(frozen=True)
 class OpDef:
-    """Everything edgeattn knows about one op.
+    """Everything edgeattn knows about one op; nothing outside the op's folder names the op.
 
     torch_op: the `torch.library` custom op (`torch.ops.edgeattn.<folder>`), one node in export.
     reference: the fp32 PyTorch function (the truth).
     portable / plugin: onnxscript-traced translation functions (standard ops / one edgeattn node).
     evaluator: the `OpRun` class running the plugin node in `onnx.reference.ReferenceEvaluator`.
+    swaps: the model modules the op replaces (see `ModuleSwap`).
+    cost: FLOPs and bytes of one call from its input shapes and attributes (roofline and kernel benchmark).
+    make_inputs: (spec case, dtype, batch, generator) -> (positional inputs, keyword inputs and attributes),
+        the tensors of one call for kernel tests and benchmarks.
+    batched_inputs: inputs whose dim 0 scales with the batch (for `cost` and `make_inputs`).
+    capture: calibration statistics of one call (its positional args and attributes) as head-major tensors
+        q, k [B, H, N, Dqk], v, o [B, H, N, Dv], p [B, H, N, M] (p absent for linear attention).
+    int8: INT8 inputs and per-head scales of the plugin node (None: no INT8 path).
+    fp32_island_ops: op types of the portable decomposition that stay fp32 in fp16 graphs, with the reason.
+    profile_kind: the kind the profiler's block breakdown gives the op's nodes.
+    benchmark_variants: extra implementations the kernel benchmark times for a case (SDPA, INT8 kernels):
+        (name, callable, ideal bytes) triples.
     plugin_kernels: the kernel launches of the op's TensorRT plugin (None: the op has no plugin yet).
     """
 
@@ -55,13 +110,22 @@ class OpDef:
     plugin: Callable[..., Any]
     evaluator: type[OpRun]
     schema: onnx.defs.OpSchema
+    cost: Callable[[dict[str, tuple[int, ...]], dict[str, Any]], OpCost]
+    make_inputs: Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]
+    batched_inputs: tuple[str, ...]
+    swaps: tuple[ModuleSwap, ...] = ()
+    capture: Callable[..., dict[str, Any]] | None = None
+    int8: Int8Support | None = None
+    fp32_island_ops: tuple[frozenset[str], str] | None = None
+    profile_kind: str = "attention"
+    benchmark_variants: Callable[[Any], list[tuple[str, Any, int]]] | None = None
+    plugin_kernels: PluginKernels | None = None
     version: int = VERSION
     domain: str = DOMAIN
-    plugin_kernels: PluginKernels | None = None
 
     @cached_property
     def spec(self) -> OpSpec:
-        """The op's spec.yaml (shapes, attributes, tolerances, used-by models)."""
+        """The op's spec.yaml (shapes, attributes, tolerances, cases)."""
         return load_spec(_OPS_DIR / self.folder / "spec.yaml")
 
     @property
@@ -74,6 +138,20 @@ class OpDef:
     def overload(self) -> Any:
         """The OpOverload the torch.onnx translation table is keyed by."""
         return self.torch_op._opoverload
+
+    @property
+    def qualified_name(self) -> str:
+        """`edgeattn.<folder>.default`: how the exporter names the op in each node's class hierarchy."""
+        return f"{DOMAIN}.{self.folder}.default"
+
+    def module(self, name: str) -> Any:
+        """A submodule of the op's folder, e.g. `op.module("triton")`."""
+        return importlib.import_module(f"edgeattn.ops.{self.folder}.{name}")
+
+
+def _load(path: str) -> Any:
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 @cache
@@ -153,3 +231,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+CLASS_HIERARCHY_KEY = "pkg.torch.onnx.class_hierarchy"
+
+
+def node_op(node: onnx.NodeProto) -> OpDef | None:
+    """The op an exported node implements: an edgeattn plugin node, or a node of an op's portable
+    decomposition (the exporter records `edgeattn.<folder>.default` last in its class hierarchy)."""
+    if node.domain == DOMAIN:
+        return next((o for o in all_ops() if o.name == node.op_type), None)
+    hierarchy = next((p.value for p in node.metadata_props if p.key == CLASS_HIERARCHY_KEY), "")
+    if DOMAIN not in hierarchy:
+        return None
+    return next((o for o in all_ops() if f"'{o.qualified_name}'" in hierarchy), None)

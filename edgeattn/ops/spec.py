@@ -27,6 +27,7 @@ class ShapeCase(BaseModel):
     shapes: dict[str, list[int]]
     attributes: dict[str, Any] = Field(default_factory=dict)
     used_by: list[str] = Field(default_factory=list)
+    benchmark_only: bool = Field(False, description="a deployment-size case the CPU tests leave to the GPU benchmark")
 
 
 class OpSpec(BaseModel):
@@ -39,9 +40,13 @@ class OpSpec(BaseModel):
     inputs: list[str]
     optional_inputs: list[str] = Field(default_factory=list)
     attributes: dict[str, str]
-    used_by: list[str]
     tolerances: dict[str, Tolerance]
     cases: list[ShapeCase]
+
+    @property
+    def test_cases(self) -> list[ShapeCase]:
+        """The cases CPU tests run (deployment-size cases are left to the GPU benchmark)."""
+        return [case for case in self.cases if not case.benchmark_only]
 
 
 def load_spec(path: Path) -> OpSpec:

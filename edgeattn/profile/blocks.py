@@ -30,7 +30,8 @@ _NUMBERED_PER_STAGE = re.compile(r"^(?:patch_embed|norm)(\d+)$")
 _STEM_NAMES = ("stem", "patch_embed", "conv_stem", "bn1", "act1")
 _HEAD_NAMES = ("head", "classifier", "fc", "global_pool", "conv_head", "final_conv", "norm_pre", "norm",
                "pre_logits", "head_drop", "act2", "flatten")
-_ATTENTION_CLASS = re.compile(r"(attention|attn|litemla|shsa|lowtention|dfc|lka|selfatt)", re.IGNORECASE)
+_ATTENTION_WORDS = re.compile(r"(attention|attn)", re.IGNORECASE)
+"""Module classes named like attention (e.g. MobileViT's LinearSelfAttention) count as attention."""
 _CONV_OPS = {"Conv", "ConvTranspose", "FusedConv", "QLinearConv", "ConvInteger", "NhwcConv"}
 _NORM_OPS = {"BatchNormalization", "LayerNormalization", "GroupNormalization", "InstanceNormalization",
              "SimplifiedLayerNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
@@ -84,21 +85,38 @@ def block_from_scopes(scopes: list[str]) -> str:
 
 
 @lru_cache(maxsize=1)
-def _op_names() -> dict[str, str]:
-    """torch custom-op folder name (``edgeattn::<folder>``) -> edgeattn op name."""
-    try:
-        from edgeattn.ops.registry import all_ops
-    except ImportError:
-        return {}
-    return {op.folder: op.name for op in all_ops()}
+def _op_modules() -> tuple[dict[str, str], dict[str, str]]:
+    """(torch op folder -> op name, module class path -> profile kind) from every op's `OpDef`: the
+    op's own nodes, and the nodes of the modules it replaces or that call it, belong to the op's kind."""
+    from edgeattn.ops.registry import all_ops
+
+    folders = {op.folder: op.name for op in all_ops()}
+    classes = {path.replace(":", "."): op.profile_kind for op in all_ops() for swap in op.swaps
+               for path in (swap.source, swap.replacement)}
+    return folders, classes
 
 
 def edgeattn_op_name(target: str) -> str | None:
     """Op name for an exporter op target such as ``edgeattn.single_head_attention.default``."""
     if not target.startswith(EDGEATTN_DOMAIN + "."):
         return None
-    folder = target.split(".")[1]
-    return _op_names().get(folder) or "".join(part.capitalize() for part in folder.split("_"))
+    return _op_modules()[0].get(target.split(".")[1])
+
+
+def _module_kind(modules: list[str]) -> str | None:
+    classes = _op_modules()[1]
+    for module in modules:
+        if module in classes:
+            return classes[module]
+        if _ATTENTION_WORDS.search(module.rsplit(".", 1)[-1]):
+            return "attention"
+    return None
+
+
+def _op_kind(op_name: str) -> str:
+    from edgeattn.ops.registry import all_ops
+
+    return next((op.profile_kind for op in all_ops() if op.name == op_name), "attention")
 
 
 def _module_paths(scopes: list[str]) -> list[str]:
@@ -118,12 +136,13 @@ def origin_of(op_type: str, domain: str, scopes: list[str], classes: list[str]) 
     block = block_from_scopes(paths)
     module = paths[-1] if paths else ""
     if domain == EDGEATTN_DOMAIN:
-        return NodeOrigin(block, "attention", op_type, module)
+        return NodeOrigin(block, _op_kind(op_type), op_type, module)
     op_name = edgeattn_op_name(classes[-1]) if classes else None
     if op_name is not None:
-        return NodeOrigin(block, "attention", op_name, module)
-    if any(_ATTENTION_CLASS.search(c.rsplit(".", 1)[-1]) for c in modules):
-        return NodeOrigin(block, "attention", None, module)
+        return NodeOrigin(block, _op_kind(op_name), op_name, module)
+    kind = _module_kind(modules)
+    if kind is not None:
+        return NodeOrigin(block, kind, None, module)
     if op_type in _CONV_OPS:
         return NodeOrigin(block, "conv", None, module)
     if op_type in _NORM_OPS or (modules and "Norm" in modules[-1].rsplit(".", 1)[-1]):

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from edgeattn.errors import UsageError
-from edgeattn.exporters.bundle import graph_file
+from edgeattn.bundle_files import graph_file
 from edgeattn.profile.profiler import ProfileSettings, profile_run
 from edgeattn.profile.report import (
     load_runs,

@@ -6,10 +6,8 @@ included, read once and every output written once, at the chosen element size). 
 nodes is a lower bound on latency that ignores fusion, launch overhead, caches and achieved-vs-peak
 efficiency. It is an estimate and is always reported apart from measurements.
 
-Layouts assumed for edgeattn-domain ops (as in ``edgeattn/ops/*/reference.py``):
-SingleHeadAttention q,k [B, Dqk, N], v [B, Dv, N]; MultiHeadAttention / SetAttention q [B, H, N, D],
-k [B, H, M, D], v [B, H, M, Dv]; ReLULinearAttention q,k [B, H, N, D], v [B, H, N, Dv];
-DFCAttention and LargeKernelAttention: depthwise chains whose weights are rank-4 inputs [C, 1, kh, kw].
+An edgeattn plugin node costs what its op's FLOP model says (`OpDef.cost`, in the op's folder: the same
+model the kernel benchmark's roofline uses); a portable graph is costed node by node.
 """
 
 from __future__ import annotations
@@ -24,6 +22,8 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from edgeattn.errors import EdgeattnError, UsageError
+from edgeattn.ops import get_op
+from edgeattn.ops.registry import DOMAIN
 
 Shape = tuple[int, ...]
 
@@ -183,42 +183,16 @@ def _resize_flops(node: onnx.NodeProto, shapes: _Shapes) -> float:
     return float(_RESIZE_COST.get(mode, 8) * _numel(shapes.get(node.output[0])))
 
 
-def _attention_flops(q: Shape, k: Shape, v: Shape, channel_first: bool) -> float:
-    if channel_first:
-        batch, d, n = q[0], q[-2], q[-1]
-        m, dv = k[-1], v[-2]
-        heads = 1
-    else:
-        batch, heads, n, d = q[0], math.prod(q[1:-2]), q[-2], q[-1]
-        m, dv = k[-2], v[-1]
-    scores = batch * heads * n * m
-    return 2.0 * scores * d + 2.0 * scores * dv + _SOFTMAX_COST * scores + batch * heads * n * d
-
-
-def _edgeattn_flops(node: onnx.NodeProto, shapes: _Shapes) -> float:
-    ins = [shapes.get(t) for t in node.input]
-    op = node.op_type
-    if op in {"SingleHeadAttention", "MultiHeadAttention", "SetAttention"}:
-        if len(ins) < 3 or any(s is None for s in ins[:3]):
-            raise _Unknown
-        return _attention_flops(ins[0], ins[1], ins[2], channel_first=(op == "SingleHeadAttention"))
-    if op == "ReLULinearAttention":
-        if len(ins) < 3 or any(s is None for s in ins[:3]):
-            raise _Unknown
-        q, v = ins[0], ins[2]
-        tokens = math.prod(q[:-1])
-        d, dv = q[-1], v[-1]
-        return 2.0 * tokens * d * (dv + 1) * 2 + 2 * tokens * d + tokens * dv
-    if op in {"DFCAttention", "LargeKernelAttention"}:
-        weights = [s for s in ins if s is not None and len(s) == 4 and s[1] == 1]
-        acts = [s for s in ins if s is not None and len(s) == 4 and s[1] != 1]
-        if not weights or not acts:
-            raise _Unknown
-        pre, out = min(acts, key=_numel), max(acts, key=_numel)
-        chain = sum(2.0 * _numel(pre) * w[2] * w[3] for w in weights)
-        gate = (4 * _numel(pre) + _numel(out)) if op == "DFCAttention" else _numel(out)
-        return chain + gate
-    raise _Unknown
+def _edgeattn_cost(node: onnx.NodeProto, shapes: _Shapes) -> NodeCost:
+    """An edgeattn node costs what its op's FLOP model says (`OpDef.cost`, the one the kernel benchmark uses)."""
+    op = get_op(node.op_type)
+    names = [*op.spec.inputs, *op.spec.optional_inputs]
+    known = {name: shapes.get(tensor) for name, tensor in zip(names, node.input) if tensor}
+    if any(shape is None for shape in known.values()):
+        raise _Unknown
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    cost = op.cost({name: tuple(shape) for name, shape in known.items()}, attributes)
+    return NodeCost(node.name, node.op_type, float(cost.flops), float(cost.elements))
 
 
 class _Unknown(Exception):
@@ -240,8 +214,8 @@ def node_cost(node: onnx.NodeProto, shapes: _Shapes) -> NodeCost:
     moved = float(moved_in + moved_out)
     out = _numel(shapes.get(node.output[0])) if node.output else 0
     try:
-        if node.domain == "edgeattn":
-            return NodeCost(node.name, op, _edgeattn_flops(node, shapes), moved)
+        if node.domain == DOMAIN:
+            return _edgeattn_cost(node, shapes)
         if op in _ZERO_COST:
             return NodeCost(node.name, op, 0.0, 0.0)
         if op in _MOVEMENT:

@@ -39,7 +39,7 @@ class ReferenceRunner(Runner):
         from edgeattn.ops import evaluator_ops
 
         proto = onnx.load_from_string(self.model) if isinstance(self.model, bytes) else self.model
-        self.evaluator = ReferenceEvaluator(proto, new_ops=evaluator_ops())
+        self.evaluator = ReferenceEvaluator(_with_reference_qdq(proto), new_ops=evaluator_ops())
         self.input_names = list(self.evaluator.input_names)
         self.output_names = list(self.evaluator.output_names)
 
@@ -49,3 +49,22 @@ class ReferenceRunner(Runner):
     def close(self) -> None:
         self.evaluator = None
         super().close()
+
+
+QDQ_OPSET = 19
+
+
+def _with_reference_qdq(model):
+    """onnx.reference implements QuantizeLinear/DequantizeLinear from opset 19 only; their int8 semantics in
+    opsets 13-18 are the same (19 adds float8 types), so a Q/DQ graph runs with its opset import raised to 19."""
+    import onnx
+
+    if not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
+        return model
+    default = next((i for i in model.opset_import if i.domain in ("", "ai.onnx")), None)
+    if default is None or default.version >= QDQ_OPSET:
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    next(i for i in copy.opset_import if i.domain in ("", "ai.onnx")).version = QDQ_OPSET
+    return copy

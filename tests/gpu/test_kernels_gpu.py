@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edgeattn.kernels.cases import make_case
+from edgeattn.ops.cases import make_case
 from edgeattn.kernels.runtime import interpreter_requested
 from edgeattn.ops import fake_quant
 from edgeattn.ops.registry import all_ops
@@ -35,9 +35,7 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 def _cuda_case(name, case, batch, dtype):
     op = OPS[name]
-    return op, make_case(
-        name, case, op.spec.inputs, op.reference, dtype=dtype, batch=batch, device="cuda"
-    )
+    return op, make_case(op, case, dtype=dtype, batch=batch, device="cuda")
 
 
 def _fp32(value):

@@ -44,3 +44,35 @@ def assert_matches(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype) -> 
         torch.testing.assert_close(out.float(), ref.float(), atol=OP_FP16_ATOL, rtol=0.0)
     else:
         torch.testing.assert_close(out.float(), ref.float(), atol=OP_FP32_ATOL, rtol=OP_FP32_RTOL)
+
+
+COMPILE = """
+import importlib, sys, torch
+from edgeattn.kernels.aot import compile_launch, record_launch
+module_name, kernel, launcher, shapes, extra = sys.argv[1], sys.argv[2], sys.argv[3], eval(sys.argv[4]), eval(sys.argv[5])
+module = importlib.import_module(module_name)
+args = [torch.zeros(s, dtype=torch.float16) if isinstance(s, tuple) else s for s in shapes]
+launch = record_launch(module, kernel, getattr(module, launcher), *args, *extra)
+sys.stdout.write(compile_launch(launch, arch=87).asm["ptx"])
+"""
+
+
+def compiled_ptx(module: str, kernel: str, launcher: str, shapes: list, extra: tuple = ()) -> str:
+    """PTX of one fp16 launch compiled for sm_87 in a child process (kernels cannot be compiled under
+    TRITON_INTERPRET, which this suite sets). `shapes`: tensor shapes (tuples) and scalars, in order."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    result = subprocess.run([sys.executable, "-c", COMPILE, module, kernel, launcher, repr(shapes), repr(extra)],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def assert_workspace_barrier(ptx: str) -> None:
+    """Workspace kernels: a CTA barrier between the phases, and workspace reads through L2 (not the
+    read-only cache, which would not see the other threads' writes)."""
+    assert "bar.sync" in ptx and "ld.global.cg" in ptx
+    assert "ld.global.nc" not in ptx

@@ -11,14 +11,13 @@ from kernel_helpers import generator, randn
 
 from edgeattn.errors import EdgeattnError, UsageError
 from edgeattn.kernels import runtime
-from edgeattn.kernels.cases import make_case
+from edgeattn.ops.cases import make_case
 from edgeattn.ops import backends
 from edgeattn.ops.registry import all_ops
 from edgeattn.ops.rewrite import rewrite_model
 from edgeattn.ops.single_head_attention import triton as sha_triton
 from edgeattn.ops.single_head_attention.reference import single_head_attention
 from edgeattn.ops.single_head_attention.torch_op import single_head_attention_op
-from edgeattn.ops.spec import ShapeCase
 
 
 def _sha_inputs(dtype=torch.float32):
@@ -136,46 +135,10 @@ def test_int8_backend_lookup():
         backends.int8_backend("DFCAttention")
 
 
-SMALL_CASES = {
-    "DFCAttention": {
-        "gate": [1, 2, 3, 3],
-        "w_h": [2, 1, 1, 5],
-        "b_h": [2],
-        "w_v": [2, 1, 5, 1],
-        "b_v": [2],
-        "features": [1, 2, 7, 7],
-    },
-    "LargeKernelAttention": {
-        "x": [1, 1, 7, 5],
-        "w0": [1, 1, 5, 5],
-        "b0": [1],
-        "w1": [1, 1, 7, 7],
-        "b1": [1],
-    },
-    "MultiHeadAttention": {
-        "q": [1, 2, 13, 16],
-        "k": [1, 2, 11, 16],
-        "v": [1, 2, 11, 8],
-        "key_mask": [1, 11],
-    },
-    "ReLULinearAttention": {"q": [1, 2, 49, 16], "k": [1, 2, 49, 16], "v": [1, 2, 49, 16]},
-    "SetAttention": {
-        "q": [21, 16],
-        "k": [21, 16],
-        "v": [21, 16],
-        "set_inds": [-1, 6],
-        "set_valid": [-1, 6],
-        "voxel_slot": [21],
-    },
-    "SingleHeadAttention": {"q": [1, 16, 7], "k": [1, 16, 7], "v": [1, 12, 7]},
-}
-SMALL_ATTRS = {"scale": 0.25, "eps": 1e-5, "dilation": 3, "num_heads": 2}
-
-
 @pytest.mark.parametrize("op", all_ops(), ids=lambda o: o.name)
 def test_use_backend_dispatches_every_custom_op(op, monkeypatch):
-    case = ShapeCase(id="small", shapes=SMALL_CASES[op.name], attributes=SMALL_ATTRS)
-    oc = make_case(op.name, case, op.spec.inputs, op.reference)
+    case = min(op.spec.test_cases, key=lambda c: sum(torch.Size(s).numel() for s in c.shapes.values()))
+    oc = make_case(op, case)
     module = importlib.import_module(f"edgeattn.ops.{op.folder}.triton")
     launcher, calls = getattr(module, op.folder), []
     monkeypatch.setattr(module, op.folder, lambda *a, **k: calls.append(1) or launcher(*a, **k))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgeattn.kernels.cases import make_case
+from edgeattn.ops.cases import make_case
 from edgeattn.ops.registry import all_ops, get_op
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kernels.py"
@@ -55,31 +55,29 @@ def test_result_path_names_device_and_date(bench, tmp_path):
 
 def test_plan_covers_every_op_case_and_batch(bench):
     runs = bench.plan(None, [1, 8])
-    expected = sum(
-        2 * len(o.spec.cases) + len(bench.EXTRA_CASES.get(o.name, [])) for o in all_ops()
-    )
+    expected = sum(2 * len(o.spec.test_cases) + len(o.spec.cases) - len(o.spec.test_cases) for o in all_ops())
     assert len(runs) == expected
     assert {o.name for o, _, _ in runs} == {o.name for o in all_ops()}
-    assert len(bench.plan(["SingleHeadAttention"], [1])) == len(
-        get_op("SingleHeadAttention").spec.cases
-    )
+    assert all(batch == 1 for _, case, batch in runs if case.benchmark_only)
+    first = all_ops()[0]
+    assert len(bench.plan([first.name], [1])) == len(first.spec.cases)
 
 
 def test_byte_and_flop_accounting_single_head_attention():
-    op = get_op("SingleHeadAttention")
+    op = get_op("SingleHeadAttention")  # the one op whose shapes this accounting spells out
     case = next(
         c for c in op.spec.cases if c.id == "shvit_s1_stage2_224"
     )  # q,k [1,16,49], v [1,48,49]
-    oc = make_case(op.name, case, op.spec.inputs, op.reference, dtype=torch.float16, batch=8)
+    oc = make_case(op, case, dtype=torch.float16, batch=8)
     assert oc.inputs[0].shape == (8, 16, 49)
     assert oc.bytes_moved == 8 * 2 * (16 * 49 * 2 + 48 * 49 * 2)
-    assert oc.flops == 8 * 2 * 49 * 49 * (16 + 48)
+    assert oc.flops == 8 * (2 * 49 * 49 * (16 + 48) + 5 * 49 * 49)
 
 
 def test_byte_accounting_counts_optional_inputs():
     op = get_op("MultiHeadAttention")
     case = next(c for c in op.spec.cases if "attn_bias" in c.shapes)
-    oc = make_case(op.name, case, op.spec.inputs, op.reference, batch=1)
+    oc = make_case(op, case, batch=1)
     q, k, v = oc.inputs
     out_bytes = q.shape[0] * q.shape[1] * q.shape[2] * v.shape[3] * 4
     assert (
@@ -88,14 +86,14 @@ def test_byte_accounting_counts_optional_inputs():
     )
 
 
-@pytest.mark.parametrize(
-    "op_name", ["SingleHeadAttention", "MultiHeadAttention", "ReLULinearAttention"]
-)
-def test_every_variant_runs_and_matches_on_cpu(bench, op_name):
-    """The timed callables (interpreted Triton, eager, SDPA, INT8) compute the op correctly."""
-    op = get_op(op_name)
-    case = min(op.spec.cases, key=lambda c: sum(torch.Size(s).numel() for s in c.shapes.values()))
-    oc = make_case(op.name, case, op.spec.inputs, op.reference, dtype=torch.float16)
+WITH_EXTRAS = [o for o in all_ops() if o.benchmark_variants is not None]
+
+
+@pytest.mark.parametrize("op", WITH_EXTRAS, ids=lambda o: o.name)
+def test_every_variant_runs_and_matches_on_cpu(bench, op):
+    """The timed callables (interpreted Triton, eager, the op's extras: SDPA, INT8) compute the op correctly."""
+    case = min(op.spec.test_cases, key=lambda c: sum(torch.Size(s).numel() for s in c.shapes.values()))
+    oc = make_case(op, case, dtype=torch.float16)
     ref = op.reference(
         *(t.float() for t in oc.inputs),
         **{
@@ -105,10 +103,9 @@ def test_every_variant_runs_and_matches_on_cpu(bench, op_name):
     )
     variants = bench.variants(op, oc, use_compile=False)
     names = [v.name for v in variants]
-    assert names[:2] == ["triton", "eager"] and "triton-int8" in names
-    assert ("sdpa" in names) == (op_name in bench.SDPA_OPS)
+    assert names[:2] == ["triton", "eager"] and len(names) > 2
     for variant in variants:
-        error = bench._max_error(variant.run(), ref, op_name)
+        error = bench._max_error(variant.run(), ref)
         limit = 0.1 if variant.name == "triton-int8" else 1e-2
         assert error is not None and error < limit, variant.name
 
@@ -116,5 +113,5 @@ def test_every_variant_runs_and_matches_on_cpu(bench, op_name):
 def test_without_cuda_exits_with_a_clear_message(bench, monkeypatch, capsys):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert bench.main(["--ops", "SingleHeadAttention"]) == 1
+    assert bench.main(["--ops", all_ops()[0].name]) == 1
     assert "needs a CUDA GPU" in capsys.readouterr().err

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_helpers import DTYPE_IDS, DTYPES, assert_matches, generator, poisoned, randn
+from kernel_helpers import (
+    DTYPE_IDS,
+    DTYPES,
+    assert_matches,
+    assert_workspace_barrier,
+    compiled_ptx,
+    generator,
+    poisoned,
+    randn,
+)
 
 from edgeattn.ops.dfc_attention import triton as dfc_triton
 from edgeattn.ops.dfc_attention.reference import dfc_attention
@@ -60,3 +69,9 @@ def test_refusals_explain_the_problem():
     assert not ok and "odd" in reason
     ok, reason = dfc_triton.can_run(gate, w_h, b_h, w_v, b_v, features[:, :1])
     assert not ok and "share B, C" in reason
+
+
+def test_compiled_kernel_has_the_workspace_barrier():
+    shapes = [(1, 72, 3, 3), (72, 1, 1, 5), (72,), (72, 1, 5, 1), (72,), (1, 72, 7, 7)]
+    assert_workspace_barrier(compiled_ptx("edgeattn.ops.dfc_attention.triton", "dfc_attention_kernel",
+                                          "dfc_attention", shapes))

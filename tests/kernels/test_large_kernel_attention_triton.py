@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_helpers import DTYPE_IDS, DTYPES, assert_matches, generator, poisoned, randn
+from kernel_helpers import (
+    DTYPE_IDS,
+    DTYPES,
+    assert_matches,
+    assert_workspace_barrier,
+    compiled_ptx,
+    generator,
+    poisoned,
+    randn,
+)
 
 from edgeattn.ops.large_kernel_attention import triton as lka_triton
 from edgeattn.ops.large_kernel_attention.reference import large_kernel_attention
@@ -61,3 +70,9 @@ def test_refusals_explain_the_problem():
         dilation=0,
     )
     assert not ok and "dilation" in reason
+
+
+def test_compiled_kernel_has_the_workspace_barrier():
+    shapes = [(1, 32, 56, 56), (32, 1, 5, 5), (32,), (32, 1, 7, 7), (32,), 3]
+    assert_workspace_barrier(compiled_ptx("edgeattn.ops.large_kernel_attention.triton",
+                                          "large_kernel_attention_kernel", "large_kernel_attention", shapes))

@@ -7,7 +7,7 @@ import torch
 from kernel_helpers import DTYPE_IDS, DTYPES, assert_matches, generator, poisoned, randn
 
 from edgeattn.errors import UsageError
-from edgeattn.kernels.cases import set_partition
+from edgeattn.ops.set_attention.cases import set_partition
 from edgeattn.ops.set_attention import triton as set_triton
 from edgeattn.ops.set_attention.reference import set_attention
 

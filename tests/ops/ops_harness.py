@@ -24,7 +24,7 @@ FUZZ = settings(
 
 def spec_cases(op_def: OpDef) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """The op's spec.yaml cases as {case id: (shapes, attributes)}."""
-    return {c.id: (c.shapes, c.attributes) for c in op_def.spec.cases}
+    return {c.id: (c.shapes, c.attributes) for c in op_def.spec.test_cases}
 
 
 def random_inputs(shapes: dict[str, Sequence[int]], seed: int = SEED) -> dict[str, torch.Tensor]:

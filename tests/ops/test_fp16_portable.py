@@ -16,7 +16,7 @@ OPS = ("SingleHeadAttention", "MultiHeadAttention", "ReLULinearAttention", "DFCA
 @pytest.mark.parametrize("name", OPS)
 def test_fp16_portable_matches_fp32_reference(name):
     op_def = get_op(name)
-    case = op_def.spec.cases[0]
+    case = op_def.spec.test_cases[0]
     inputs = {n: t.half() if t.is_floating_point() else t for n, t in random_inputs(case.shapes).items()}
     model = export_flavour(OpCall(op_def, list(inputs), case.attributes), tuple(inputs.values()), "portable")
     actual = run_portable(model, [t.numpy() for t in inputs.values()])[0]

@@ -24,7 +24,7 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-SPEC_CASES = {case.id: case for case in OP_DEF.spec.cases}
+SPEC_CASES = {case.id: case for case in OP_DEF.spec.test_cases}
 
 
 def make_case(case, rotation: int = 0):

@@ -1,10 +1,12 @@
 """DFCAttention: GhostNetV2 decoupled fully connected attention gate."""
 
+from edgeattn.ops.dfc_attention import cases as _cases
 from edgeattn.ops.dfc_attention import onnx as _onnx
+from edgeattn.ops.dfc_attention.cost import cost
 from edgeattn.ops.dfc_attention.evaluator import DFCAttention
 from edgeattn.ops.dfc_attention.reference import dfc_attention
 from edgeattn.ops.dfc_attention.torch_op import dfc_attention_op
-from edgeattn.ops.registry import OpDef
+from edgeattn.ops.registry import ModuleSwap, OpDef
 
 OP_DEF = OpDef(
     name=_onnx.OP_TYPE,
@@ -15,4 +17,10 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=DFCAttention,
     schema=_onnx.SCHEMA,
+    cost=cost,
+    make_inputs=_cases.make_inputs,
+    batched_inputs=_cases.BATCHED_INPUTS,
+    swaps=(
+        ModuleSwap("timm.models.ghostnet:GhostModuleV2", "edgeattn.ops.dfc_attention.modules:EdgeGhostModuleV2"),
+    ),
 )

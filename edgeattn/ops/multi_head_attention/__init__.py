@@ -1,10 +1,14 @@
 """MultiHeadAttention: per-head softmax attention with optional bias and key mask."""
 
+from edgeattn.ops.multi_head_attention import benchmark as _benchmark
+from edgeattn.ops.multi_head_attention import cases as _cases
 from edgeattn.ops.multi_head_attention import onnx as _onnx
+from edgeattn.ops.multi_head_attention.cost import cost
 from edgeattn.ops.multi_head_attention.evaluator import MultiHeadAttention
+from edgeattn.ops.multi_head_attention.modules import capture
 from edgeattn.ops.multi_head_attention.reference import multi_head_attention
 from edgeattn.ops.multi_head_attention.torch_op import multi_head_attention_op
-from edgeattn.ops.registry import OpDef
+from edgeattn.ops.registry import Int8Support, ModuleSwap, OpDef
 
 OP_DEF = OpDef(
     name=_onnx.OP_TYPE,
@@ -15,4 +19,15 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=MultiHeadAttention,
     schema=_onnx.SCHEMA,
+    cost=cost,
+    make_inputs=_cases.make_inputs,
+    batched_inputs=_cases.BATCHED_INPUTS,
+    swaps=(
+        ModuleSwap("timm.models.lowformer:ConvAttention", "edgeattn.ops.multi_head_attention.modules:EdgeConvAttention"),
+        ModuleSwap("timm.models.efficientvit_msra:CascadedGroupAttention", "edgeattn.ops.multi_head_attention.modules:EdgeCascadedGroupAttention"),
+        ModuleSwap("edgeattn.backbones.dsvt:RegionAttention", "edgeattn.ops.multi_head_attention.modules:EdgeRegionAttention"),
+    ),
+    capture=capture,
+    benchmark_variants=_benchmark.variants,
+    int8=Int8Support(quantized_inputs=3, head_scales=True),
 )

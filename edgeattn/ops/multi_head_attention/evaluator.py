@@ -12,6 +12,8 @@ class MultiHeadAttention(OpRun):
     """edgeattn::MultiHeadAttention evaluated with the reference math."""
 
     op_domain = "edgeattn"
+    # `int8_*_scales` (INT8 plugin graphs) describe the plugin kernel's integer maths; the inputs here are
+    # already dequantized, so the node computes the fp32 reference.
 
     def _run(
         self,
@@ -25,6 +27,7 @@ class MultiHeadAttention(OpRun):
         has_key_mask=None,
         plugin_namespace=None,
         plugin_version=None,
+        **int8_scales,
     ):
         rest = list(optional)
         attn_bias = from_numpy(rest.pop(0)) if has_attn_bias else None

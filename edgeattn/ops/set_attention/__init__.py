@@ -1,7 +1,9 @@
 """SetAttention (DSVT): gather voxels into fixed-size sets, masked multi-head attention, gather back."""
 
-from edgeattn.ops.registry import OpDef
+from edgeattn.ops.registry import Int8Support, ModuleSwap, OpDef
+from edgeattn.ops.set_attention import cases as _cases
 from edgeattn.ops.set_attention import onnx as _onnx
+from edgeattn.ops.set_attention.cost import cost
 from edgeattn.ops.set_attention.evaluator import SetAttention
 from edgeattn.ops.set_attention.reference import set_attention
 from edgeattn.ops.set_attention.torch_op import set_attention_op
@@ -15,4 +17,11 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=SetAttention,
     schema=_onnx.SCHEMA,
+    cost=cost,
+    make_inputs=_cases.make_inputs,
+    batched_inputs=_cases.BATCHED_INPUTS,
+    swaps=(
+        ModuleSwap("edgeattn.backbones.dsvt:VoxelSetAttention", "edgeattn.ops.set_attention.modules:EdgeVoxelSetAttention"),
+    ),
+    int8=Int8Support(quantized_inputs=3),
 )

@@ -12,7 +12,10 @@ class SingleHeadAttention(OpRun):
     """edgeattn::SingleHeadAttention evaluated with the reference math."""
 
     op_domain = "edgeattn"
+    # `int8_*_scales` (INT8 plugin graphs) describe the plugin kernel's integer maths; the inputs here are
+    # already dequantized, so the node computes the fp32 reference.
 
-    def _run(self, q, k, v, scale=None, plugin_namespace=None, plugin_version=None):
+    def _run(self, q, k, v, scale=None, plugin_namespace=None, plugin_version=None,
+             **int8_scales):
         out = single_head_attention(from_numpy(q), from_numpy(k), from_numpy(v), float(scale))
         return (to_numpy_like(out, v),)

@@ -13,8 +13,11 @@ def single_head_attention(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tens
     out[b, :, i] = sum_j softmax_j(scale * q[b, :, i] . k[b, :, j]) * v[b, :, j].
     Computed in fp32; the result is cast back to v's dtype.
     """
-    dtype = v.dtype
-    q, k, v = q.float(), k.float(), v.float()
-    scores = torch.matmul(q.transpose(-2, -1), k) * scale
-    attn = torch.softmax(scores, dim=-1)
-    return torch.matmul(v, attn.transpose(-2, -1)).to(dtype)
+    attn = attention_probabilities(q, k, scale)
+    return torch.matmul(v.float(), attn.transpose(-2, -1)).to(v.dtype)
+
+
+def attention_probabilities(q: Tensor, k: Tensor, scale: float) -> Tensor:
+    """softmax_j(scale * q[:, :, i] . k[:, :, j]) in fp32: [B, N, M] for q [B, D, N], k [B, D, M]."""
+    scores = torch.matmul(q.float().transpose(-2, -1), k.float()) * scale
+    return torch.softmax(scores, dim=-1)
