@@ -7,7 +7,7 @@ achieved bandwidth and FLOP rate, and the fraction of the memory roofline (ideal
 bandwidth, divided by the measured time). Results go to
 `benchmarks/results/kernels_<device>_<YYYY-MM-DD>.json`.
 
-    python benchmarks/kernels.py [--ops SingleHeadAttention ...] [--batch 1 8] [--dtype fp16 fp32]
+    python benchmarks/kernels.py [--ops OP ...] [--batch 1 8] [--dtype fp16 fp32]
 
 Without a CUDA GPU it exits with a message saying so.
 """

@@ -156,7 +156,7 @@ def calibrate(
     force: bool = typer.Option(False, "--force", help="replace an existing calibration folder at --out"),
 ) -> None:
     """Calibrate MODEL for INT8 (head-wise or per-tensor) and report fidelity against fp32."""
-    from edgeattn.calibrate.commands import calibrate_command
+    from edgeattn.exporters.calibrate_command import calibrate_command
 
     calibrate_command(model, calib_data, method=calib_method.value, granularity=calib_granularity.value, out=out,
                       count=calib_count, style=qdq_style.value, resolution=img_size, checkpoint=checkpoint,

@@ -10,9 +10,12 @@ import timm
 import torch
 
 from edgeattn.backbones import dsvt
+from edgeattn.backbones.stats import model_ops
 from edgeattn.errors import UsageError
-from edgeattn.exporters.dsvt import export_dsvt, export_stack
+from edgeattn.exporters.config import ExportConfig
 from edgeattn.exporters.parity import compare_output
+from edgeattn.exporters.pipeline import run_export
+from edgeattn.exporters.voxel_inputs import VoxelInputs
 from edgeattn.exporters.trt_lint import lint
 from edgeattn.lidar.inputs import build_stack_inputs
 from edgeattn.lidar.scenes import synthetic_scene
@@ -37,20 +40,28 @@ def small_model(name: str) -> dsvt.DSVT:
     return timm.create_model(name, dim=32, heads=4, ffn=64).eval()
 
 
-def parity_counts(result) -> list[int]:
-    (report,) = result["parity"]
-    cases = report["cases"]
-    assert all(o["passed"] for c in cases for o in c["outputs"]), cases
-    return [int(c["input"].split()[0]) for c in cases]
+def export_small(model, name: str, out, parity_voxels=None, **options):
+    """The export pipeline on a narrowed DSVT (its layout and registry facts are the real model's)."""
+    config = ExportConfig(model=name, target="jetson", out=out, seed=SEED, **{"flavour": "portable", **options})
+    saved = VoxelInputs.parity_voxels
+    VoxelInputs.parity_voxels = parity_voxels or saved
+    try:
+        return run_export(config, show_progress=False, model=model)
+    finally:
+        VoxelInputs.parity_voxels = saved
+
+
+def parity_counts(bundle) -> list[int]:
+    (report,) = bundle.parity
+    assert report.passed, report
+    return [int(c.input.split()[0]) for c in report.cases]
 
 
 @pytest.fixture(scope="module")
 def pillar_export(tmp_path_factory):
     model = small_model("dsvt_pillar")
-    out = tmp_path_factory.mktemp("dsvt_pillar")
-    result = export_dsvt(SPECS["dsvt_pillar"], model, out, flavour="portable", profile_from=2, seed=SEED,
-                         progress=False)
-    return model, out, result
+    out = tmp_path_factory.mktemp("dsvt_pillar") / "bundle"
+    return model, out, export_small(model, "dsvt_pillar", out, profile_from=2)
 
 
 def test_portable_parity_at_three_voxel_counts_from_one_graph(pillar_export):
@@ -82,7 +93,7 @@ def test_trt_profile_file_and_trtexec_shapes(pillar_export):
     for bounds in dims.values():
         assert bounds["min"] < min(bounds["observed"]) <= bounds["opt"] <= max(bounds["observed"]) < bounds["max"]
     shapes = data["trtexec"]["maxShapes"].split(",")
-    assert [s.split(":")[0] for s in shapes] == result["input_names"]
+    assert [s.split(":")[0] for s in shapes] == result.manifest["input"]["names"]
     assert f"voxel_feats:{dims['voxels_s0']['max']}x7" in shapes
 
 
@@ -100,56 +111,49 @@ def test_session_runs_points_like_the_torch_model(pillar_export):
 
 
 def test_both_flavours_share_one_profile_and_pass_parity(tmp_path):
-    model = small_model("dsvt_pillar")
-    result = export_dsvt(SPECS["dsvt_pillar"], model, tmp_path, flavour="both", profile_from=1, seed=SEED,
-                         progress=False, parity_voxels=(97, 300, 1000))
-    assert result["files"] == ["model.onnx", "model.plugins.onnx", "trt_profiles.json"]
-    portable, plugins = result["parity"]
-    assert portable["runtime"].startswith("onnxruntime ") and "ReferenceEvaluator" in plugins["runtime"]
+    result = export_small(small_model("dsvt_pillar"), "dsvt_pillar", tmp_path / "b", (97, 300, 1000),
+                          flavour="both", profile_from=1)
+    assert {"model.onnx", "model.plugins.onnx", "trt_profiles.json"} <= set(result.files)
+    portable, plugins = result.parity
+    assert portable.runtime.startswith("onnxruntime ") and "ReferenceEvaluator" in plugins.runtime
     for report in (portable, plugins):
-        assert [c["input"] for c in report["cases"]] == ["97 voxels", "300 voxels", "1000 voxels"]
-        assert report["passed"]
-    proto = onnx.load(tmp_path / "model.plugins.onnx")
+        assert [c.input for c in report.cases] == ["97 voxels", "300 voxels", "1000 voxels"]
+        assert report.passed
+    proto = onnx.load(tmp_path / "b" / "model.plugins.onnx")
     plugin_nodes = [n for n in proto.graph.node if n.op_type == "SetAttention"]
     assert len(plugin_nodes) == 8 and all(n.domain == "edgeattn" for n in plugin_nodes)
 
 
-def test_unknown_flavour_is_refused(tmp_path):
-    with pytest.raises(UsageError, match="unknown ONNX flavour"):
-        export_dsvt(SPECS["dsvt_pillar"], small_model("dsvt_pillar"), tmp_path, flavour="tensorrt",
-                    profile_from=1, seed=SEED, progress=False)
+def test_image_options_are_refused_for_voxel_models(tmp_path):
+    with pytest.raises(UsageError, match="takes voxels"):
+        export_small(small_model("dsvt_pillar"), "dsvt_pillar", tmp_path / "b", resolution=224)
 
 
 def test_voxel_model_with_attention_pooling_exports(tmp_path):
-    model = small_model("dsvt_voxel")
-    result = export_dsvt(SPECS["dsvt_voxel"], model, tmp_path, flavour="portable", profile_from=1, seed=SEED,
-                         progress=False, parity_voxels=(300, 1000, 3000))
+    result = export_small(small_model("dsvt_voxel"), "dsvt_voxel", tmp_path / "b", (300, 1000, 3000),
+                          profile_from=1)
     assert parity_counts(result) == [300, 1000, 3000]
-    assert {"voxels_s3", "sets_s3_shift1"} <= set(result["profile"]["dims"])
+    dims = json.loads((tmp_path / "b" / "trt_profiles.json").read_text())["profile"]["dims"]
+    assert {"voxels_s3", "sets_s3_shift1"} <= set(dims)
 
 
 def test_full_width_pillar_parity_at_modest_counts(tmp_path):
     torch.manual_seed(SEED)
     model = timm.create_model("dsvt_pillar").eval()
     assert model.config.dims == (192,) and model.config.heads == (8,) and model.config.ffn == (384,)
-    result = export_dsvt(SPECS["dsvt_pillar"], model, tmp_path, flavour="portable", profile_from=1, seed=SEED,
-                         progress=False, parity_voxels=(300, 1200))
-    assert parity_counts(result) == [300, 1200]
+    assert parity_counts(export_small(model, "dsvt_pillar", tmp_path / "b", (300, 1200), profile_from=1)) == [300, 1200]
 
 
-def test_export_is_deterministic(pillar_export):
+def test_export_is_deterministic(pillar_export, tmp_path):
     model, out, _ = pillar_export
-    frames = [build_stack_inputs(voxelize(synthetic_scene(SEED + i), model.layout.grid), model.layout)
-              for i in range(2)]
-    example = max(frames, key=lambda f: f.tensors["voxel_feats"].shape[0])
-    again = export_stack(model.stack, model.layout, example, "portable", SPECS["dsvt_pillar"].opset)
-    assert again.SerializeToString(deterministic=True) == (out / "model.onnx").read_bytes()
+    again = export_small(model, "dsvt_pillar", tmp_path / "again", profile_from=2)
+    assert (again.path / "model.onnx").read_bytes() == (out / "model.onnx").read_bytes()
 
 
 def test_registry_entries():
     pillar, voxel = SPECS["dsvt_pillar"], SPECS["dsvt_voxel"]
     for spec in (pillar, voxel):
         assert spec.family == "dsvt" and spec.source == "native" and spec.input_kind == "voxels"
-        assert "SetAttention" in spec.ops
+        assert "SetAttention" in model_ops(spec.name)
     model = small_model("dsvt_pillar")
     assert sum(len(b.layers) for b in model.stack.stages[0]) == 8

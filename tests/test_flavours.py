@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from edgeattn.exporters.trt_lint import lint
 from edgeattn.ops import ops_used
-from edgeattn.ops.flavours import export_flavour, run_flavour
+from onnx_helpers import export_flavour, run_flavour
 from edgeattn.backbones.weights import randomize_zero_init as perturb_for_parity
 from edgeattn.ops.rewrite import rewrite_model
 from edgeattn.tolerances import MODEL_FP32_MIN_COSINE, model_fp32_atol

@@ -19,7 +19,7 @@ from edgeattn.exporters.trt_lint import (
     unsupported_example_model,
 )
 from edgeattn.ops import all_ops
-from edgeattn.ops.flavours import export_flavour
+from onnx_helpers import export_flavour
 
 VERSIONS = ["10.3", "10.16", "11"]
 

@@ -13,10 +13,12 @@ from safetensors.torch import save_file
 from timm.utils import reparameterize_model
 
 import edgeattn.backbones.van as van
+from edgeattn.backbones.stats import model_ops
 from edgeattn.backbones.weights import load_checkpoint
 from edgeattn.errors import EdgeattnError
-from edgeattn.ops.flavours import export_flavour, run_plugins, run_portable
-from edgeattn.ops.large_kernel_attention.rewrite import EdgeLKA, rewrite_van
+from onnx_helpers import export_flavour, run_plugins, run_portable
+from edgeattn.ops.large_kernel_attention.modules import EdgeLKA
+from edgeattn.ops.rewrite import rewrite_model
 from edgeattn.tolerances import MODEL_FP32_MIN_COSINE, REWRITE_MAX_REL, model_fp32_atol
 
 SEED = 42
@@ -151,7 +153,7 @@ def test_specs_describe_every_variant():
     assert [s.name for s in van.SPECS] == list(DEPTHS)
     for spec in van.SPECS:
         assert (spec.family, spec.source, spec.timm_name) == ("van", "native", spec.name)
-        assert spec.ops == ("LargeKernelAttention",) and spec.stride == 32 and spec.pretrained_tag is None
+        assert model_ops(spec.name) == ["LargeKernelAttention"] and spec.stride == 32 and spec.pretrained_tag is None
         assert spec.test_resolution == 96 and spec.input_size == (3, 224, 224)
         assert timm.is_model(spec.timm_name)
 
@@ -272,7 +274,7 @@ def test_rewrite_and_export_parity(name):
     x = image(1, size, size)
     with torch.no_grad():
         ref = model(x)
-    model, swaps = rewrite_van(model)
+    model, swaps = rewrite_model(model)
     assert len(swaps) == sum(DEPTHS[name]) and all(s.endswith("LKA -> LargeKernelAttention") for s in swaps)
     assert isinstance(model.stages[0].blocks[0].attn.lka, EdgeLKA)
     with torch.no_grad():

@@ -43,8 +43,8 @@ class LKA(nn.Module):
     """Large kernel attention: x * conv1(conv_spatial(conv0(x))).
 
     conv0 is depthwise 5x5 (padding 2), conv_spatial depthwise 7x7 dilation 3 (padding 9), together a
-    21x21 receptive field; conv1 is a dense 1x1. edgeattn's LargeKernelAttention op fuses conv0 and
-    conv_spatial (see `edgeattn.ops.large_kernel_attention`).
+    21x21 receptive field; conv1 is a dense 1x1. An edgeattn op swaps this module for one that fuses
+    conv0 and conv_spatial (`edgeattn models` lists it).
     """
 
     def __init__(self, dim: int):

@@ -22,7 +22,7 @@ _WRAPPER_KEYS = ("state_dict", "model", "model_ema", "module", "net")
 class WeightsInfo(BaseModel):
     """Where the weights came from, as recorded in the bundle manifest."""
 
-    kind: Literal["checkpoint", "pretrained", "random-init"]
+    kind: Literal["checkpoint", "pretrained", "random-init", "module"]
     path: str | None = None
     sha256: str | None = None
     tag: str | None = None
@@ -33,7 +33,19 @@ class WeightsInfo(BaseModel):
             return f"checkpoint {self.path} (sha256 {self.sha256[:12]})"
         if self.kind == "pretrained":
             return f"timm pretrained {self.tag}"
+        if self.kind == "module":
+            return f"an nn.Module passed to edgeattn (state dict sha256 {self.sha256[:12]})"
         return f"random-init + seed {self.seed} (zero-initialised BatchNorm and position biases re-drawn)"
+
+
+def module_weights(model: nn.Module) -> WeightsInfo:
+    """Provenance of a model given in memory: the sha256 of its state dict (names, shapes, values)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return WeightsInfo(kind="module", sha256=digest.hexdigest())
 
 
 def sha256_file(path: Path) -> str:

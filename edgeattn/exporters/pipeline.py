@@ -11,12 +11,14 @@ from typing import Any
 
 import onnx
 from pydantic import BaseModel, Field
+from torch import nn
 
 import edgeattn
 from edgeattn.backbones import get_spec
 from edgeattn.bundle_files import graph_file, lint_key
 from edgeattn.calibrate.precision import PrecisionResult, precision_steps
 from edgeattn.calibrate.sets import CalibrationConfig
+from edgeattn.errors import UsageError
 from edgeattn.exporters import bundle as bundle_io
 from edgeattn.exporters import stages
 from edgeattn.exporters.build_script import render_build_script
@@ -48,15 +50,18 @@ def export(model: str, target: str = "jetson", out: str | Path | None = None, **
     return run_export(ExportConfig(model=model, target=target, out=out, **options))
 
 
-def plan_export(config: ExportConfig) -> stages.Plan:
+def plan_export(config: ExportConfig, model: nn.Module | None = None) -> stages.Plan:
     """Stage 0: resolve names, check every option and the destination before any model work."""
     spec, target = get_spec(config.model), get_target(config.target)
     check_flags_apply_to(spec, config)
     out = Path(config.out) if config.out else Path("build") / f"{spec.name}-{target.name}"
     inputs = export_inputs(spec, config)
     bundle_io.check_destination(out, config.force)
+    if model is not None and (config.checkpoint or config.pretrained):
+        raise UsageError("a model was given, so --checkpoint/--pretrained do not apply",
+                         "Load the weights into the module first, or pass only the model name.")
     return stages.Plan(config, spec, target, out, inputs, stages.FLAVOUR_CHOICES[config.flavour],
-                       calibration_config(config, target))
+                       calibration_config(config, target), model)
 
 
 def calibration_config(config: ExportConfig, target: TargetProfile) -> CalibrationConfig | None:
@@ -79,9 +84,12 @@ def _step_names(plan: stages.Plan) -> list[str]:
     return names + ["write bundle"]
 
 
-def run_export(config: ExportConfig, show_progress: bool = True) -> Bundle:
-    """Run every stage and write the bundle; nothing is left at `out` if any stage fails."""
-    plan = plan_export(config)
+def run_export(config: ExportConfig, show_progress: bool = True, model: nn.Module | None = None) -> Bundle:
+    """Run every stage and write the bundle; nothing is left at `out` if any stage fails.
+
+    `model` exports a module you already have (e.g. fine-tuned in memory) with `config.model`'s registry facts;
+    the manifest records the sha256 of its state dict."""
+    plan = plan_export(config, model)
     names = _step_names(plan)
     with Steps(names, show_progress) as steps:
         with steps.step(names[0]):

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from edgeattn.backbones import ModelSpec, WeightsInfo, create_model
+from edgeattn.backbones.weights import module_weights
 from edgeattn.bundle_files import graph_file
 from edgeattn.calibrate.headwise import HeadwiseResult
 from edgeattn.calibrate.sets import CalibrationConfig, CalibrationSets
@@ -54,6 +55,8 @@ class Plan:
     """Flavours written to the bundle."""
     calib: CalibrationConfig | None
     """Reduced-precision settings (None for fp32)."""
+    model: nn.Module | None = None
+    """A model given in memory instead of building `spec` with the config's weights."""
 
     @property
     def built_flavours(self) -> tuple[str, ...]:
@@ -90,7 +93,10 @@ class Checked:
 
 def load(plan: Plan) -> Loaded:
     """Stage 1: the model with its weights, the parity inputs and torch's outputs on them."""
-    model, weights = create_model(plan.spec, plan.config.checkpoint, plan.config.pretrained, plan.config.seed)
+    if plan.model is not None:
+        model, weights = plan.model.eval(), module_weights(plan.model)
+    else:
+        model, weights = create_model(plan.spec, plan.config.checkpoint, plan.config.pretrained, plan.config.seed)
     plan.inputs.prepare(model)
     cases = plan.inputs.parity_cases()
     exported = plan.inputs.exported(model)

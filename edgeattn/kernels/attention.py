@@ -1,4 +1,4 @@
-"""Softmax attention kernels shared by SingleHeadAttention, MultiHeadAttention and SetAttention.
+"""Softmax attention kernels shared by the attention ops (single-head, multi-head, set attention).
 
 Every tensor is addressed through explicit strides, so the channel-first SHViT layout
 ([B, D, N]: a single head with swapped token/channel strides) and the head-major layout

@@ -27,7 +27,7 @@ class PluginKernels:
     """How an op's TensorRT plugin (`<op>/plugin/`) launches its AOT-compiled Triton kernels.
 
     node_launches(attributes, input_shapes): every launch the plugin may make for one graph node
-    (`edgeattn.plugins.launches.PluginLaunch`, one per accepted I/O type combination).
+    (`edgeattn.kernels.launches.PluginLaunch`, one per accepted I/O type combination).
     case_attributes(case): the plugin node attributes of a spec.yaml case, INT8 scales included
     (so a case's launches are `node_launches(case_attributes(case), shapes of spec.inputs)`).
     """
@@ -171,7 +171,7 @@ def all_ops() -> list[OpDef]:
 
 
 def get_op(name: str) -> OpDef:
-    """The op called `name` (ONNX op type such as "SingleHeadAttention" or its folder name)."""
+    """The op called `name` (its ONNX op type, or its folder name)."""
     for op_def in all_ops():
         if name in (op_def.name, op_def.folder):
             return op_def

@@ -25,8 +25,8 @@ def _swap_table() -> dict[type, tuple[OpDef, ModuleSwap]]:
 def rewrite_model(model: nn.Module) -> tuple[nn.Module, list[str]]:
     """Swap attention modules in place for edgeattn-op modules that share their weights.
 
-    The model is put in eval mode first (folded BatchNorms use running statistics). Returns the model
-    and one line per swap: "<module path>: <Old> -> <Op>".
+    The model is put in eval mode first (folded BatchNorms use running statistics). Returns the model (the
+    replacement itself when `model` is one swapped module) and one line per swap: "<path>: <Old> -> <Op>".
     """
     model.eval()
     table = _swap_table()
@@ -36,6 +36,9 @@ def rewrite_model(model: nn.Module) -> tuple[nn.Module, list[str]]:
         if found is None:
             continue
         op_def, swap = found
+        swaps.append(f"{name}: {type(module).__name__} -> {op_def.name}")
+        if not name:
+            return swap.build(module).eval(), swaps
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         replacement = swap.build(module).eval()
@@ -43,7 +46,6 @@ def rewrite_model(model: nn.Module) -> tuple[nn.Module, list[str]]:
             parent[int(child)] = replacement
         else:
             setattr(parent, child, replacement)
-        swaps.append(f"{name}: {type(module).__name__} -> {op_def.name}")
     return model, swaps
 
 

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from edgeattn.errors import EdgeattnError
-from edgeattn.plugins.launches import PluginLaunch
+from edgeattn.kernels.launches import PluginLaunch
 from edgeattn.plugins.ptxas import ptxas_environment
 
 TABLE = "variants.tsv"

@@ -19,7 +19,7 @@ import onnx
 from edgeattn.errors import UsageError
 from edgeattn.ops import all_ops
 from edgeattn.ops._onnx_common import DOMAIN, PLUGIN_ATTRIBUTES
-from edgeattn.plugins.launches import PluginLaunch
+from edgeattn.kernels.launches import PluginLaunch
 
 ONNX_TO_TRT = {
     onnx.TensorProto.FLOAT: "kFLOAT",

@@ -28,7 +28,7 @@ def _spread_batchnorms(module: nn.Module, seed: int = 42) -> nn.Module:
 
 
 def make_site_module(kind: str) -> tuple[nn.Module, tuple[int, ...]]:
-    """(module, input shape) of one attention family."""
+    """(edgeattn attention module, input shape) of one attention family (the timm module, rewritten)."""
     torch.manual_seed(42)
     if kind == "shsa":
         module, shape = SHSA(dim=32, qk_dim=16, pdim=8), (2, 32, 13, 11)
@@ -42,7 +42,9 @@ def make_site_module(kind: str) -> tuple[nn.Module, tuple[int, ...]]:
         module, shape = CascadedGroupAttention(32, key_dim=4, num_heads=4, attn_ratio=2, resolution=7), (2, 32, 7, 7)
     else:
         raise ValueError(kind)
-    return _spread_batchnorms(module), shape
+    from edgeattn.ops.rewrite import rewrite_model
+
+    return rewrite_model(_spread_batchnorms(module))[0], shape
 
 
 SITE_KINDS = ("shsa", "lowformer", "lowformer_fused", "litemla", "cascaded")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeattn.calibrate.commands import calibrate_command
+from edgeattn.exporters.calibrate_command import calibrate_command
 from edgeattn.calibrate.fidelity import logit_metrics, sqnr_db
 from edgeattn.errors import UsageError
 
@@ -32,10 +32,11 @@ def test_known_noise_gives_known_sqnr_and_agreement():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"method": "kl"}, "unknown method"), ({"granularity": "channel"}, "granularity"),
-     ({"style": "qnn"}, "unknown style"), ({"resolution": 100}, "multiple of")],
+    [({"method": "kl"}, "--calib-method"), ({"granularity": "channel"}, "--calib-granularity"),
+     ({"style": "qnn"}, "--qdq-style"), ({"resolution": 100}, "multiple of")],
     ids=["method", "granularity", "style", "resolution"],
 )
-def test_calibrate_command_rejects_bad_arguments(kwargs, message):
+def test_calibrate_command_rejects_bad_arguments(kwargs, message, tmp_path):
     with pytest.raises(UsageError, match=message):
-        calibrate_command("shvit_s1", "samples", **kwargs)
+        calibrate_command("shvit_s1", "samples", out=tmp_path / "x", **kwargs)
+    assert not (tmp_path / "x").exists()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from calib_helpers import make_site_module
 
-from edgeattn.calibrate.attention_sites import find_sites
+from edgeattn.calibrate.capture import find_sites
 from edgeattn.calibrate.headwise import collect_stats, reparameterise
 from edgeattn.ops.rewrite import rewrite_model
 from edgeattn.tolerances import REWRITE_MAX_REL
@@ -32,12 +32,12 @@ def test_weight_edits_are_exact(site_module, which):
     generator = torch.Generator().manual_seed(42)
     with torch.no_grad():
         if which == "qk":
-            site.scale_qk(torch.rand(site.heads, site.qk_dim, generator=generator) * 4 + 0.25)
+            site.module.scale_qk(torch.rand(site.heads, site.qk_dim, generator=generator) * 4 + 0.25)
         else:
             factors = torch.rand(site.heads, site.v_dim, generator=generator) * 4 + 0.25
             if not site.v_free:
                 factors[:-1] = 1.0
-            site.scale_v(factors)
+            site.module.scale_v(factors)
         assert _max_rel(edited(x), module(x)) <= REWRITE_MAX_REL
     changed = [k for k, v in module.state_dict().items() if not torch.equal(v, edited.state_dict()[k])]
     assert changed, "the edit must change some weights"
@@ -83,10 +83,14 @@ def test_linear_attention_free_heads_equalise_heads_within_eps_effect():
     assert result.max_rel_change < 1e-2
 
 
-def test_sites_found_on_edgeattn_rewrite_share_weights():
-    module, shape = make_site_module("litemla")
-    wrapper = torch.nn.Sequential(module)
-    rewritten, swaps = rewrite_model(copy.deepcopy(wrapper))
-    assert swaps and type(find_sites(rewritten)[0].module).__name__ == "EdgeLiteMLA"
-    result = reparameterise(rewritten, _batches(shape))
+def test_sites_are_the_rewritten_modules_and_share_weights():
+    from timm.models.efficientvit_mit import LiteMLA
+
+    torch.manual_seed(42)
+    original = torch.nn.Sequential(LiteMLA(32, 32, dim=8, norm_layer=(None, torch.nn.BatchNorm2d))).eval()
+    assert find_sites(original) == []
+    rewritten, swaps = rewrite_model(copy.deepcopy(original))
+    (site,) = find_sites(rewritten)
+    assert swaps and site.name == "0" and site.kind == "linear"
+    result = reparameterise(rewritten, _batches((2, 32, 13, 11)))
     assert result.max_rel_change <= REWRITE_MAX_REL

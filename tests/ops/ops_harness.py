@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from torch import nn
 
 from edgeattn.ops import OpDef
-from edgeattn.ops.flavours import export_flavour, run_plugins, run_portable
+from onnx_helpers import export_flavour, run_plugins, run_portable
 
 SEED = 42
 FLAVOURS = ("portable", "plugins")

@@ -19,7 +19,7 @@ from torch import nn
 from torch.export import Dim
 
 from edgeattn.ops import get_op
-from edgeattn.ops.rewrite import fold_conv_bn
+from edgeattn.ops.dfc_attention.modules import fold_conv_bn
 
 OP = get_op("DFCAttention")
 SPEC_CASES = spec_cases(OP)

@@ -7,7 +7,7 @@ import pytest
 from ops_harness import OpCall, random_inputs
 
 from edgeattn.ops import get_op
-from edgeattn.ops.flavours import export_flavour, run_portable
+from onnx_helpers import export_flavour, run_portable
 from edgeattn.tolerances import OP_FP16_ATOL
 
 OPS = ("SingleHeadAttention", "MultiHeadAttention", "ReLULinearAttention", "DFCAttention")

@@ -28,7 +28,7 @@ from torch.export import Dim
 from edgeattn.backbones.van import LKA
 from edgeattn.errors import UsageError
 from edgeattn.ops import get_op
-from edgeattn.ops.large_kernel_attention.rewrite import EdgeLKA
+from edgeattn.ops.large_kernel_attention.modules import EdgeLKA
 from edgeattn.tolerances import OP_FP16_ATOL
 
 OP = get_op("LargeKernelAttention")

@@ -12,7 +12,7 @@ from ops_harness import MultiCaseCall, random_inputs
 
 from edgeattn.errors import UsageError
 from edgeattn.ops import all_ops, evaluator_ops, get_op, ops_used, translation_table
-from edgeattn.ops.flavours import export_flavour
+from onnx_helpers import export_flavour
 
 MINE = ("SingleHeadAttention", "MultiHeadAttention", "ReLULinearAttention", "DFCAttention")
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from edgeattn.lidar.partition import set_partition, window_partition
-from edgeattn.ops.flavours import export_flavour, run_plugins, run_portable
+from onnx_helpers import export_flavour, run_plugins, run_portable
 from edgeattn.ops.set_attention import OP_DEF
 from edgeattn.ops.set_attention.reference import set_attention
 from edgeattn.ops.set_attention.torch_op import set_attention_op

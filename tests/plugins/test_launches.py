@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgeattn.errors import EdgeattnError, UsageError
-from edgeattn.plugins.launches import constexpr_text
+from edgeattn.kernels.launches import constexpr_text
 
 
 def _sha_launches(attributes, shapes=([1, 16, 49], [1, 16, 49], [1, 48, 49])):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from edgeattn.ops.multi_head_attention.reference import multi_head_attention
+from edgeattn.ops.softmax_attention import softmax_attention
 
 
 def set_attention(
@@ -31,5 +31,5 @@ def set_attention(
     def to_sets(x: Tensor) -> Tensor:
         return x.index_select(0, flat).reshape(sets, size, num_heads, head_dim).transpose(1, 2)
 
-    out = multi_head_attention(to_sets(q), to_sets(k), to_sets(v), scale, key_mask=set_valid)
+    out = softmax_attention(to_sets(q), to_sets(k), to_sets(v), scale, key_mask=set_valid)
     return out.transpose(1, 2).reshape(sets * size, channels).index_select(0, voxel_slot.reshape(-1))

@@ -1,11 +1,11 @@
-"""INT8 reference for SingleHeadAttention: the MultiHeadAttention INT8 reference on one head."""
+"""INT8 reference for SingleHeadAttention: the shared INT8 softmax attention maths on one head."""
 
 from __future__ import annotations
 
 from torch import Tensor
 
 from edgeattn.ops.fake_quant import integer_matmul
-from edgeattn.ops.multi_head_attention import int8_reference as mha_int8_reference
+from edgeattn.ops.softmax_attention import softmax_attention_int8
 
 
 def int8_scores(q: Tensor, k: Tensor) -> Tensor:
@@ -31,7 +31,7 @@ def single_head_attention_int8(
 
     Returns fp32 [B, Dv, N].
     """
-    out = mha_int8_reference.multi_head_attention_int8(
+    out = softmax_attention_int8(
         _one_head(q), _one_head(k), _one_head(v), scale, q_scale, k_scale, v_scale, p_scale
     )
     return out.squeeze(1).transpose(-2, -1)

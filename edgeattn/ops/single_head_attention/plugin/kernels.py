@@ -15,7 +15,7 @@ import torch
 from edgeattn.errors import UsageError
 from edgeattn.kernels.aot import record_launch
 from edgeattn.ops.spec import ShapeCase
-from edgeattn.plugins.launches import PluginLaunch, bindings_by_pointer, trt_type
+from edgeattn.kernels.launches import PluginLaunch, bindings_by_pointer, trt_type
 
 F32, F16, I8 = torch.float32, torch.float16, torch.int8
 INT8_SCALES = ("int8_q_scales", "int8_k_scales", "int8_v_scales", "int8_p_scales")

@@ -18,17 +18,22 @@ def calibrate_command(model: str, data: str, method: str = "percentile", granula
                       cpu_gate: bool = False, min_cosine: float | None = None, force: bool = False,
                       show_progress: bool = True) -> dict[str, Any]:
     """Calibrate `model` for INT8 into the bundle folder `out` and print the results; returns the manifest."""
+    from pydantic import ValidationError
     from rich.console import Console
 
+    from edgeattn.exporters.commands import usage_error
     from edgeattn.exporters.config import ExportConfig
     from edgeattn.exporters.pipeline import run_export
 
     options = {"resolution": resolution, "checkpoint": checkpoint, "calib_min_cosine": min_cosine}
-    config = ExportConfig(
-        model=model, target="cpu-x86" if style == "ort" else "jetson", seed=seed, force=force,
-        out=out or Path("build") / f"{model}-calibrate", precision="int8", calib_data=data, calib_method=method,
-        calib_granularity=granularity, calib_count=count, calib_style=style, calib_cpu_gate=cpu_gate,
-        **{key: value for key, value in options.items() if value is not None})
+    try:
+        config = ExportConfig(
+            model=model, target="cpu-x86" if style == "ort" else "jetson", seed=seed, force=force,
+            out=out or Path("build") / f"{model}-calibrate", precision="int8", calib_data=data, calib_method=method,
+            calib_granularity=granularity, calib_count=count, calib_style=style, calib_cpu_gate=cpu_gate,
+            **{key: value for key, value in options.items() if value is not None})
+    except ValidationError as error:
+        raise usage_error(error) from None
     bundle = run_export(config, show_progress)
     print_report(Console(), bundle.path)
     return bundle.manifest
