@@ -7,6 +7,7 @@ it runs, so `--help` answers in a fraction of a second without loading torch, ti
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from edgeattn.errors import EdgeattnError
+from edgeattn.errors import EdgeattnError, Terminated
 from edgeattn.listing import ListFormat, print_listing
 
 app = typer.Typer(
@@ -288,15 +289,24 @@ def _command_line() -> str:
 
 
 def main() -> None:
-    """Console entry point: user errors print two lines (what, what to do) and exit non-zero."""
+    """Console entry point: user errors print two lines (what, what to do) and exit non-zero; Ctrl-C and
+    SIGTERM remove unfinished output and exit 130 / 143 with one line."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except EdgeattnError as error:
         _print_error(error)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("edgeattn: interrupted\n")
+        sys.stderr.write("edgeattn: interrupted (Ctrl-C); unfinished output was removed\n")
         sys.exit(130)
+    except Terminated:
+        sys.stderr.write("edgeattn: terminated (SIGTERM); unfinished output was removed\n")
+        sys.exit(143)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def _print_error(error: EdgeattnError) -> None:

@@ -29,3 +29,8 @@ class ParityError(EdgeattnError):
 
 class MissingDependencyError(EdgeattnError):
     """An optional dependency (TensorRT, CUDA, Triton) is not available on this machine."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (`timeout`, `docker stop`, CI cancellation): unwinds like Ctrl-C, so staging folders
+    and locks are cleaned up on the way out."""

@@ -71,15 +71,15 @@ def test_bad_checkpoints(run_cli, tmp_path, case):
     assert _no_partial_output(out)
 
 
-def test_existing_folder_needs_force(run_cli, tmp_path):
+def test_existing_bundle_needs_force(run_cli, tmp_path):
     out = tmp_path / "b"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    assert run_cli("export", *FAST, "--out", str(out)).exit_code == 0
+    first = (out / "manifest.json").read_bytes()
     result = run_cli("export", *FAST, "--out", str(out))
     assert result.exit_code == 2 and "--force" in result.stderr
-    assert (out / "keep.txt").read_text() == "mine"
+    assert (out / "manifest.json").read_bytes() == first
     result = run_cli("export", *FAST, "--out", str(out), "--force")
-    assert result.exit_code == 0 and not (out / "keep.txt").exists()
+    assert result.exit_code == 0 and "replaced the edgeattn bundle" in result.stderr
 
 
 def test_nan_output_is_refused(run_cli, tmp_path):

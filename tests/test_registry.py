@@ -1,7 +1,7 @@
 import pytest
 
 from edgeattn.backbones import get_spec, list_models
-from edgeattn.backbones.stats import load_stats, measure
+from edgeattn.backbones.stats import model_ops, load_stats, measure
 from edgeattn.errors import UsageError
 
 REQUIRED = (
@@ -27,7 +27,7 @@ def test_spec_facts_are_consistent(name):
     assert spec.test_resolution % spec.stride == 0
     assert spec.opset >= 17
     if spec.family != "mobilevitv2" and spec.name not in ("lowformer_e1", "lowformer_e2"):
-        assert spec.ops, "attention families must name their edgeattn ops"
+        assert model_ops(spec.name), "attention families must use edgeattn ops"
 
 
 def test_unknown_model_suggests_close_names():

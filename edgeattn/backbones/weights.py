@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from edgeattn.backbones.spec import ModelSpec
+from edgeattn.bundle_files import sha256_file
 from edgeattn.errors import EdgeattnError, UsageError
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
@@ -46,14 +47,6 @@ def module_weights(model: nn.Module) -> WeightsInfo:
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return WeightsInfo(kind="module", sha256=digest.hexdigest())
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def create_model(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +38,15 @@ class CalibrationData:
     kind: str
     files: list[str]
     labels: list[int] | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def count(self) -> int:
         return sum(len(b) for b in self.batches)
 
     def describe(self) -> dict:
-        return {"source": self.source, "kind": self.kind, "count": self.count, "files": self.files[:64]}
+        return {"source": self.source, "kind": self.kind, "count": self.count, "files": self.files[:64],
+                "notes": self.notes}
 
 
 def model_transform(spec: ModelSpec, resolution: int | None = None):
@@ -134,9 +136,10 @@ def _tensor_files(
 ) -> CalibrationData:
     expected = (spec.input_size[0], resolution or spec.resolution, resolution or spec.resolution)
     arrays: list[np.ndarray] = []
+    notes: list[str] = []
     for path in files:
         for name, array in _read_tensors(path):
-            array = np.asarray(array, dtype=np.float32)
+            array = _preprocessed(np.asarray(array), spec, f"{path}{f' [{name}]' if name else ''}", notes)
             if array.ndim == 3:
                 array = array[None]
             if array.ndim != 4 or tuple(array.shape[1:]) != expected:
@@ -151,7 +154,31 @@ def _tensor_files(
             break
     if not arrays:
         raise EdgeattnError(f"no tensors found in {', '.join(map(str, files[:5]))}", "Save at least one NCHW array.")
-    return CalibrationData(_batched(arrays[:count], batch_size), source, "tensors", [str(f) for f in files])
+    return CalibrationData(_batched(arrays[:count], batch_size), source, "tensors", [str(f) for f in files],
+                           notes=notes)
+
+
+PREPROCESSED_LIMIT = 20.0
+"""Normalised inputs (mean/std of the model) stay within a few units; larger floats are raw pixels."""
+
+
+def _preprocessed(array: np.ndarray, spec: ModelSpec, where: str, notes: list[str]) -> np.ndarray:
+    """Float arrays are taken as preprocessed; uint8 arrays as raw 0-255 pixels, normalised here (noted)."""
+    if array.dtype == np.uint8:
+        shape = (-1, 1, 1) if array.ndim == 3 else (1, -1, 1, 1)
+        mean, std = np.reshape(spec.mean, shape), np.reshape(spec.std, shape)
+        notes.append(f"{where}: uint8 pixels scaled to [0, 1] and normalised with the model's mean/std")
+        return ((array.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
+    if array.dtype.kind not in "fi":
+        raise EdgeattnError(f"{where} holds {array.dtype} values, not numbers",
+                            "Save float32 preprocessed inputs (NCHW) or uint8 pixels with numpy.save/savez.")
+    array = array.astype(np.float32)
+    if array.size and float(np.abs(array).max()) > PREPROCESSED_LIMIT:
+        raise EdgeattnError(
+            f"{where} has values up to {float(np.abs(array).max()):.1f}: not normalised model inputs",
+            "Save preprocessed inputs (normalised with the model's mean/std), or raw pixels as uint8 to be "
+            "normalised by edgeattn.")
+    return array
 
 
 def _read_tensors(path: Path) -> Iterator[tuple[str, np.ndarray]]:

@@ -88,7 +88,7 @@ def fit_static_batch(data: CalibrationData, batch: int | None) -> CalibrationDat
             f"Pass at least {batch} inputs (--calib-count) or export with --dynamic-batch.",
         )
     batches = [inputs[i : i + batch] for i in range(0, usable, batch)]
-    return CalibrationData(batches, data.source, data.kind, data.files, data.labels)
+    return CalibrationData(batches, data.source, data.kind, data.files, data.labels, data.notes)
 
 
 def first_batches(batches: list[np.ndarray], count: int) -> list[np.ndarray]:

@@ -33,6 +33,11 @@ def export_command(options: dict[str, Any]) -> Any:
         console.print(f"{config.precision} fidelity vs fp32: " + ", ".join(
             f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in fidelity.items()), markup=False)
     console.print(f"bundle: {bundle.path} ({', '.join(bundle.files)})", markup=False, highlight=False)
+    if bundle.replaced:
+        err_console.print(f"replaced {bundle.replaced}", markup=False, highlight=False)
+    if bundle.removed_stale:
+        err_console.print(f"removed {len(bundle.removed_stale)} staging folder(s) left by killed runs: "
+                          + ", ".join(bundle.removed_stale), markup=False, highlight=False)
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in bundle.timings.items())
     err_console.print(timings, style="dim", soft_wrap=True, markup=False, highlight=False)
     return bundle

@@ -6,13 +6,13 @@ import platform
 from typing import Any
 
 import edgeattn
+from edgeattn.bundle_files import BUNDLE_FORMAT
 from edgeattn.backbones import ModelSpec, WeightsInfo
 from edgeattn.exporters.config import ExportConfig
 from edgeattn.exporters.parity import ParityReport
 from edgeattn.exporters.targets import TargetProfile
 
-FORMAT = "edgeattn-bundle/1"
-"""The manifest's `format` marker: how edgeattn recognises a folder as one of its bundles."""
+FORMAT = BUNDLE_FORMAT
 
 
 def tool_versions() -> dict[str, str]:

@@ -6,6 +6,7 @@ module plans the run, shows progress, and writes the bundle atomically from the 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from torch import nn
 
 import edgeattn
+from edgeattn import destination
 from edgeattn.backbones import get_spec
 from edgeattn.bundle_files import graph_file, lint_key
 from edgeattn.calibrate.precision import PrecisionResult, precision_steps
@@ -39,6 +41,8 @@ class Bundle(BaseModel):
     manifest: dict[str, Any]
     parity: list[ParityReport]
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per step (not in the manifest)")
+    replaced: str | None = Field(None, description="what --force replaced")
+    removed_stale: list[str] = Field(default_factory=list, description="staging folders of killed runs removed")
 
     @property
     def files(self) -> list[str]:
@@ -56,10 +60,10 @@ def plan_export(config: ExportConfig, model: nn.Module | None = None) -> stages.
     check_flags_apply_to(spec, config)
     out = Path(config.out) if config.out else Path("build") / f"{spec.name}-{target.name}"
     inputs = export_inputs(spec, config)
-    bundle_io.check_destination(out, config.force)
     if model is not None and (config.checkpoint or config.pretrained):
         raise UsageError("a model was given, so --checkpoint/--pretrained do not apply",
                          "Load the weights into the module first, or pass only the model name.")
+    check_memory(spec, inputs)
     return stages.Plan(config, spec, target, out, inputs, stages.FLAVOUR_CHOICES[config.flavour],
                        calibration_config(config, target), model)
 
@@ -90,6 +94,14 @@ def run_export(config: ExportConfig, show_progress: bool = True, model: nn.Modul
     `model` exports a module you already have (e.g. fine-tuned in memory) with `config.model`'s registry facts;
     the manifest records the sha256 of its state dict."""
     plan = plan_export(config, model)
+    claimed = destination.claim(plan.out, config.force)
+    try:
+        return _run(plan, claimed, show_progress)
+    finally:
+        destination.release(claimed)
+
+
+def _run(plan: stages.Plan, claimed: destination.Claim, show_progress: bool) -> Bundle:
     names = _step_names(plan)
     with Steps(names, show_progress) as steps:
         with steps.step(names[0]):
@@ -105,8 +117,9 @@ def run_export(config: ExportConfig, show_progress: bool = True, model: nn.Modul
         if plan.trt_versions:
             checked.lint = stages.lint_graphs(plan, {lint_key(name): graph for name, graph in files.items()})
         with steps.step(names[-1]):
-            manifest = _write(plan, loaded, prepared, checked, files, precise)
-    return Bundle(path=plan.out, manifest=manifest, parity=checked.parity, timings=steps.timings)
+            manifest = _write(plan, claimed, loaded, prepared, checked, files, precise)
+    return Bundle(path=claimed.path, manifest=manifest, parity=checked.parity, timings=steps.timings,
+                  replaced=claimed.replaced, removed_stale=claimed.removed_stale)
 
 
 def _bundle_graphs(plan: stages.Plan, graphs: dict[str, onnx.ModelProto],
@@ -119,10 +132,10 @@ def _bundle_graphs(plan: stages.Plan, graphs: dict[str, onnx.ModelProto],
     return files
 
 
-def _write(plan: stages.Plan, loaded: stages.Loaded, prepared: stages.Prepared, checked: stages.Checked,
-           graphs: dict[str, onnx.ModelProto], precise: PrecisionResult) -> dict[str, Any]:
+def _write(plan: stages.Plan, claimed: destination.Claim, loaded: stages.Loaded, prepared: stages.Prepared,
+           checked: stages.Checked, graphs: dict[str, onnx.ModelProto], precise: PrecisionResult) -> dict[str, Any]:
     config, spec, target, inputs = plan.config, plan.spec, plan.target, plan.inputs
-    with bundle_io.atomic_folder(plan.out, config.force) as staging:
+    with destination.atomic_folder(claimed) as staging:
         for name, graph in graphs.items():
             (staging / name).write_bytes(graph.SerializeToString(deterministic=True))
         reports = {"parity.json": [p.model_dump() for p in checked.parity], **inputs.extra_files(), **precise.reports}
@@ -135,7 +148,8 @@ def _write(plan: stages.Plan, loaded: stages.Loaded, prepared: stages.Prepared, 
             script.write_text(render_build_script(spec.name, target, inputs.build_shapes(), edgeattn.__version__,
                                                   config.precision))
             script.chmod(0o755)
-        files = sorted(p.name for p in staging.iterdir()) + ["README.md", bundle_io.MANIFEST]
+        files = sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) + ["README.md",
+                                                                                           bundle_io.MANIFEST]
         (staging / "README.md").write_text(render_bundle_readme(
             spec, target, files, inputs.readme_lines(), loaded.weights.describe(), parity_summary(checked.parity),
             voxels=spec.input_kind == "voxels"))
@@ -151,6 +165,26 @@ def _write(plan: stages.Plan, loaded: stages.Loaded, prepared: stages.Prepared, 
             **({"tensorrt_profile": inputs.build_shapes()} if spec.input_kind == "voxels" else {}))
         bundle_io.write_json(staging / bundle_io.MANIFEST, manifest)
     return manifest
+
+
+MEMORY_PER_PIXEL_GB = 1.5 / 256**2
+"""Peak memory of an export per input pixel, measured on shvit_s4 at 256x256 (about 1.5 GB): the estimate
+scales it with the input area, which dominates tracing and parity at large resolutions."""
+
+
+def check_memory(spec, inputs) -> None:
+    """Warn (stderr) when the input is so large that the export may not fit in this machine's memory."""
+    resolution = getattr(inputs, "resolution", None)
+    if resolution is None or resolution <= 2 * spec.resolution:
+        return
+    needed = MEMORY_PER_PIXEL_GB * resolution**2 * inputs.shape[0]
+    available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 1e9
+    if needed > 0.5 * available:
+        import sys
+
+        sys.stderr.write(f"warning: --img-size {resolution} is {resolution**2 / spec.resolution**2:.0f}x the model's "
+                         f"input area; the export may need about {needed:.0f} GB (this machine has "
+                         f"{available:.0f} GB)\n")
 
 
 def parity_summary(reports: list[ParityReport]) -> str:

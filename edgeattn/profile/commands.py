@@ -12,6 +12,7 @@ from rich.console import Console
 
 from edgeattn.errors import UsageError
 from edgeattn.bundle_files import graph_file
+from edgeattn.destination import atomic_write, check_file
 from edgeattn.profile.profiler import ProfileSettings, profile_run
 from edgeattn.profile.report import (
     load_runs,
@@ -50,9 +51,7 @@ def profile_command(bundle_or_model: str, backend: str = "ort-cpu", batch: int =
         settings = ProfileSettings(batch=batch, threads=threads, warmup=warmup, iters=iters,
                                    op_profile_iters=op_profile_iters, show_progress=show_progress)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise UsageError(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}",
-                         "batch, iters and threads must be at least 1; warmup at least 0") from None
+        raise _settings_error(error) from None
     console = Console(stderr=True, quiet=not show_progress)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -67,9 +66,9 @@ def profile_command(bundle_or_model: str, backend: str = "ort-cpu", batch: int =
     out.mkdir(parents=True, exist_ok=True)
     stem = run_file_stem(record["model"]["name"], backend, batch, record["settings"]["threads"])
     json_path = out / f"{stem}.json"
-    json_path.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write(json_path, json.dumps(record, indent=2) + "\n")
     if write_html:
-        (out / f"{stem}.html").write_text(render_run_html(record))
+        atomic_write(out / f"{stem}.html", render_run_html(record))
     latency = record["latency"]
     console.print(f"{record['model']['name']} {backend} batch {batch}: median {latency['median_ms']:.3f} ms, "
                   f"p90 {latency['p90_ms']:.3f} ms, {latency['throughput_ips']:.1f} images/s -> {json_path}")
@@ -81,23 +80,30 @@ def profile_command(bundle_or_model: str, backend: str = "ort-cpu", batch: int =
 def report_command(runs: list[Path], out: Path = Path("report.html"), baseline: str | None = None,
                    markdown: Path | None = None) -> Path:
     """Cross-model report from run JSON files: HTML at ``out``, optional Markdown tables at ``markdown``."""
+    out = check_file(out)
+    markdown = check_file(markdown) if markdown is not None else None
     records = load_runs([Path(p) for p in runs])
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_comparison_html(records, baseline))
+    atomic_write(out, render_comparison_html(records, baseline))
     if markdown is not None:
-        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown).write_text(render_comparison_markdown(records, baseline))
+        atomic_write(markdown, render_comparison_markdown(records, baseline))
     return out
+
+
+SETTING_FLAGS = {"warmup": "--warm-up", "iters": "--iterations", "batch": "--batch", "threads": "--threads"}
+
+
+def _settings_error(error: ValidationError) -> UsageError:
+    first = error.errors()[0]
+    flag = SETTING_FLAGS.get(str(first["loc"][0]), str(first["loc"][0]))
+    return UsageError(f"invalid {flag}: {first['msg']}",
+                      "--batch, --iterations and --threads must be at least 1; --warm-up at least 0.")
 
 
 def _device_settings(batch: int, threads: int | None, warmup: int, iters: int) -> ProfileSettings:
     try:
         return ProfileSettings(batch=batch, threads=threads, warmup=warmup, iters=iters)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise UsageError(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}",
-                         "batch, iterations and threads must be at least 1; warm-up at least 0") from None
+        raise _settings_error(error) from None
 
 
 def _write_device_run(record: dict, out: Path, stem: str, write_html: bool) -> Path:
@@ -109,9 +115,9 @@ def _write_device_run(record: dict, out: Path, stem: str, write_html: bool) -> P
     page = render_run_html(record) if write_html else None
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / f"{stem}.json"
-    json_path.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write(json_path, json.dumps(record, indent=2) + "\n")
     if page is not None:
-        json_path.with_suffix(".html").write_text(page)
+        atomic_write(json_path.with_suffix(".html"), page)
     return json_path
 
 

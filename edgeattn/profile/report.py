@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgeattn.bundle_files import read_json
 from edgeattn.errors import UsageError
 from edgeattn.profile import device_report, plots
 from edgeattn.profile.schema import validate_run
@@ -146,7 +147,7 @@ def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
     for path in paths:
         if not path.is_file():
             raise UsageError(f"run file not found: {path}", "check the path")
-        record = json.loads(path.read_text())
+        record = read_json(path, "run file")
         validate_run(record)
         runs.append(record)
     return runs

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +10,9 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgeattn.errors import UsageError
+from edgeattn.bundle_files import MANIFEST, verify_bundle
+from edgeattn.errors import EdgeattnError, UsageError
 
-MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
 DEFAULT_SEED = 42
 EXPORT_EXAMPLE_BATCH = 2
@@ -57,7 +56,11 @@ class ModelSource:
 
 def onnx_io(path: Path, batch: int) -> tuple[dict[str, tuple[int, ...]], dict[str, str], list[str], int]:
     """Input shapes (leading dynamic dim set to ``batch``), input dtypes, output names and parameter count."""
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends: the file is not an ONNX model
+        raise EdgeattnError(f"{path} is not a readable ONNX model ({type(exc).__name__})",
+                            "Export it again; the file may be truncated or not ONNX.") from None
     initializers = {i.name for i in model.graph.initializer}
     shapes: dict[str, tuple[int, ...]] = {}
     dtypes: dict[str, str] = {}
@@ -85,13 +88,11 @@ def onnx_io(path: Path, batch: int) -> tuple[dict[str, tuple[int, ...]], dict[st
     return shapes, dtypes, [o.name for o in model.graph.output], params
 
 
-def _bundle_name(folder: Path) -> str:
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
+def _bundle_name(folder: Path, graph: str) -> str:
+    """The model name of a bundle whose files match its manifest (a folder without one: the folder name)."""
+    if not (folder / MANIFEST).is_file():
         return folder.name
-    data = json.loads(manifest.read_text())
-    model = data.get("model")
-    return str(model.get("name", folder.name)) if isinstance(model, dict) else folder.name
+    return str(verify_bundle(folder, require=(graph,))["model"].get("name", folder.name))
 
 
 def _registry_model(name: str, seed: int) -> tuple[Any, tuple[int, int, int]]:
@@ -121,8 +122,9 @@ def resolve_source(bundle_or_model: str, batch: int, need_onnx: bool, workdir: P
             present = ", ".join(sorted(p.name for p in path.glob("*.onnx"))) or "none"
             raise UsageError(f"{path} has no {graph} (ONNX files there: {present})",
                              "Pick a graph the bundle has with --graph/--flavour, or re-export with that precision.")
+        name = _bundle_name(path, graph)
         shapes, dtypes, outputs, params = onnx_io(model_path, batch)
-        return ModelSource(_bundle_name(path), "bundle", shapes, outputs, onnx_path=model_path,
+        return ModelSource(name, "bundle", shapes, outputs, onnx_path=model_path,
                            input_dtypes=dtypes, params=params)
     if path.suffix == ".onnx":
         if not path.is_file():

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeattn.bundle_files import MANIFEST, PRECISIONS, verify_bundle
 from edgeattn.errors import UsageError
 
-MANIFEST = "manifest.json"
-FORMAT = "edgeattn-bundle/1"
-PRECISIONS = ("fp32", "fp16", "int8")
 LABELS_FILE = "labels.txt"
 PLUGIN_LIBRARY = "plugins/libedgeattn_plugins.so"
 """Where `build_engine.sh` expects the plugin library (EDGEATTN_PLUGIN_LIB overrides it there and here)."""
@@ -92,14 +89,7 @@ def read_bundle(path: str | Path) -> BundleInfo:
     if not manifest_path.is_file():
         raise UsageError(f"{folder} has no {MANIFEST}: it is not an edgeattn bundle",
                          "Pass the folder written by `edgeattn export`.")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{manifest_path} is not valid JSON ({exc})", "Re-export the bundle.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise UsageError(f"{manifest_path} has format {found!r}; this runtime reads {FORMAT!r}",
-                         "Re-export the bundle with this edgeattn version.")
+    manifest = verify_bundle(folder)
     missing = [k for k in ("model", "input", "outputs") if k not in manifest]
     if missing:
         raise UsageError(f"{manifest_path} lacks {', '.join(missing)}", "Re-export the bundle.")

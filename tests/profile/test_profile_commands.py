@@ -175,8 +175,11 @@ def test_registry_model_is_exported_on_the_fly_for_ort(tmp_path):
     assert record["roofline"]["targets"] and all(t["is_estimate"] for t in record["roofline"]["targets"])
 
 
+FLAG = {"batch": "--batch", "iters": "--iterations", "threads": "--threads", "warmup": "--warm-up"}
+
+
 @pytest.mark.parametrize("option,value", [("batch", 0), ("iters", 0), ("threads", 0), ("warmup", -1)],
                          ids=["batch-0", "iters-0", "threads-0", "warmup-negative"])
 def test_bad_settings_are_usage_errors(tiny_onnx, tmp_path, option, value):
-    with pytest.raises(UsageError, match=f"invalid --{option}"):
+    with pytest.raises(UsageError, match=f"invalid {FLAG[option]}"):
         profile_command(str(tiny_onnx), out=tmp_path, show_progress=False, **{option: value})

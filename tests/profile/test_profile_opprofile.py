@@ -43,9 +43,9 @@ def test_block_from_scopes(scopes, block):
     [
         ("Conv", "", ["timm.X", "torch.nn.modules.conv.Conv2d", "aten.conv2d.default"], "conv", None),
         ("MatMul", "", ["timm.X", "timm.models.shvit.SHSA", "aten.matmul.default"], "attention", None),
-        ("Softmax", "", ["timm.X", "edgeattn.ops.rewrite.EdgeSHSA", "edgeattn.single_head_attention.default"],
+        ("Softmax", "", ["timm.X", "edgeattn.ops.single_head_attention.modules.EdgeSHSA", "edgeattn.single_head_attention.default"],
          "attention", "SingleHeadAttention"),
-        ("Conv", "", ["timm.X", "edgeattn.ops.rewrite.EdgeSHSA", "torch.nn.modules.conv.Conv2d", "aten.conv2d"],
+        ("Conv", "", ["timm.X", "edgeattn.ops.single_head_attention.modules.EdgeSHSA", "torch.nn.modules.conv.Conv2d", "aten.conv2d"],
          "attention", None),
         ("SingleHeadAttention", "edgeattn", [], "attention", "SingleHeadAttention"),
         ("LayerNormalization", "", ["timm.X", "torch.nn.modules.normalization.LayerNorm"], "norm", None),

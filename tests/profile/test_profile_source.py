@@ -10,6 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from edgeattn.bundle_files import BUNDLE_FORMAT, sha256_file
 from edgeattn.errors import UsageError
 from edgeattn.profile.source import resolve_source
 
@@ -19,7 +20,10 @@ def bundle(tiny_onnx, tmp_path):
     folder = tmp_path / "tiny-bundle"
     folder.mkdir()
     shutil.copy(tiny_onnx, folder / "model.onnx")
-    (folder / "manifest.json").write_text(json.dumps({"model": {"name": "tiny_from_manifest"}}))
+    files = [{"path": "model.onnx", "bytes": (folder / "model.onnx").stat().st_size,
+              "sha256": sha256_file(folder / "model.onnx")}]
+    (folder / "manifest.json").write_text(json.dumps({"format": BUNDLE_FORMAT, "model": {"name": "tiny_from_manifest"},
+                                                      "files": files}))
     return folder
 
 

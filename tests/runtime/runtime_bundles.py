@@ -38,25 +38,19 @@ def export_image_bundle(out: Path) -> None:
 def export_lidar_bundle(out: Path) -> None:
     """The real export pipeline for dsvt_pillar, kept fast: layers narrowed to dim 32, parity checked at
     97, 300 and 1000 voxels instead of up to 20000."""
-    import functools
-
     import timm
     import torch
     from pytest import MonkeyPatch
 
-    from edgeattn.backbones import WeightsInfo
-    from edgeattn.exporters import dsvt, pipeline
+    from edgeattn.exporters.pipeline import ExportConfig, run_export
+    from edgeattn.exporters.voxel_inputs import VoxelInputs
 
-    def narrow(spec, checkpoint, pretrained, seed):
-        torch.manual_seed(seed)
-        return timm.create_model(spec.timm_name, dim=32, heads=4, ffn=64).eval(), WeightsInfo(kind="random-init",
-                                                                                           seed=seed)
-
+    torch.manual_seed(SEED)
+    narrow = timm.create_model("dsvt_pillar", dim=32, heads=4, ffn=64).eval()
     with MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "create_model", narrow)
-        patch.setattr(dsvt, "export_dsvt", functools.partial(dsvt.export_dsvt, parity_voxels=(97, 300, 1000)))
-        pipeline.run_export(pipeline.ExportConfig(model="dsvt_pillar", target="jetson", out=out, flavour="portable",
-                                                  profile_from=2, seed=SEED), show_progress=False)
+        patch.setattr(VoxelInputs, "parity_voxels", (97, 300, 1000))
+        run_export(ExportConfig(model="dsvt_pillar", target="jetson", out=out, flavour="portable", profile_from=2,
+                                seed=SEED), show_progress=False, model=narrow)
 
 
 def tiny_image_bundle(out: Path, batch: int | str = 1, preprocessing: dict | None = None,
@@ -64,6 +58,8 @@ def tiny_image_bundle(out: Path, batch: int | str = 1, preprocessing: dict | Non
     """A bundle folder with a real (tiny) ONNX graph: logits = mean_hw(image) @ TINY_WEIGHTS."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+
+    from edgeattn.bundle_files import sha256_file
 
     out.mkdir(parents=True, exist_ok=True)
     size = (preprocessing or TINY_PREPROCESSING)["resolution"]
@@ -86,6 +82,8 @@ def tiny_image_bundle(out: Path, batch: int | str = 1, preprocessing: dict | Non
                   "preprocessing": preprocessing or TINY_PREPROCESSING},
         "outputs": [{"name": "logits", "dtype": "float32"}],
         "precision": {"precision": "fp32"},
+        "files": [{"path": "model.onnx", "bytes": (out / "model.onnx").stat().st_size,
+                   "sha256": sha256_file(out / "model.onnx")}],
     }
     (out / "manifest.json").write_text(json.dumps(manifest))
     if labels is not None:

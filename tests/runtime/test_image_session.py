@@ -168,7 +168,7 @@ def test_missing_precision_graph_names_what_is_there(tmp_path):
     (None, "has no manifest.json"),
     ("{not json", "is not valid JSON"),
     ('{"format": "other/9"}', "has format 'other/9'"),
-    ('{"format": "edgeattn-bundle/1", "model": {}}', "lacks input, outputs"),
+    ('{"format": "edgeattn-bundle/1", "model": {}}', "lacks its model or file list"),
 ])
 def test_bad_bundles_are_refused(tmp_path, manifest, message):
     folder = tmp_path / "bundle"
