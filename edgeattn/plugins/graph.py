@@ -197,7 +197,8 @@ def graph_launches(models: list[onnx.ModelProto]) -> list[PluginLaunch]:
 
 def case_launches(op: Any, case: Any) -> list[PluginLaunch]:
     """The launches of one spec.yaml case of `op` (INT8 ones included)."""
-    shapes = [case.shapes[name] for name in op.spec.inputs]
+    names = [name for name in (*op.spec.inputs, *op.spec.optional_inputs) if name in case.shapes]
+    shapes = [case.shapes[name] for name in names]
     return op.plugin_kernels.node_launches(op.plugin_kernels.case_attributes(case), shapes)
 
 
