@@ -161,3 +161,47 @@ BAD_FIELDS += [
          attributes={**EPS, **RLA_QK}, raw=(("int8_p_scales", "kFLOAT32", 1, float_field(0.01)),)),
     _rla("rla_null_data", "field 'eps' has length 1 but no data", raw=(("eps", "kFLOAT32", 1, "null"),)),
 ]
+
+
+@dataclass(frozen=True)
+class BadShape:
+    """Valid fields but input shapes the plugin cannot run: created, then every shape query, configure
+    and launch plan refuses them with a logged reason containing `expected` (never a crash)."""
+
+    id: str
+    plugin: str
+    expected: str
+    attributes: dict[str, tuple[str, Any]]
+    inputs: tuple[tuple[str, list[int]], ...]
+
+    def request(self) -> Request:
+        return Request(f"shape:{self.id}", self.plugin, list(self.inputs), dict(self.attributes))
+
+
+MHA_BIAS = {**MHA_FIELDS, "num_heads": ("INT", 1), "has_attn_bias": ("INT", 1)}
+MHA_MASK = {**MHA_FIELDS, "num_heads": ("INT", 8), "has_key_mask": ("INT", 1)}
+EV_M = (("kFLOAT", [1, 1, 49, 16]), ("kFLOAT", [1, 1, 49, 16]), ("kFLOAT", [1, 1, 49, 32]))
+DSVT = (("kFLOAT", [64, 8, 36, 24]),) * 3
+
+BAD_SHAPES = [
+    BadShape("mha_heads_differ_from_num_heads", MHA, "q has 2 heads; field 'num_heads' is 4",
+             {**MHA_FIELDS, "num_heads": ("INT", 4)}, MHA_INPUTS),
+    BadShape("mha_bias_input_missing", MHA, "expected 4 inputs and 1 outputs, got 3 and 1", MHA_BIAS, EV_M),
+    BadShape("mha_bias_shape", MHA, "attn_bias [1, 49, 48] must be [H, N, M] or [B, H, N, M]", MHA_BIAS,
+             (*EV_M, ("kFLOAT", [1, 49, 48]))),
+    BadShape("mha_mask_shape", MHA, "key_mask [32, 36] must be [B, M] = [64, 36]", MHA_MASK,
+             (*DSVT, ("kBOOL", [32, 36]))),
+    BadShape("mha_k_head_dim", MHA, "must be [B, H, M, D] with B, H, D of q", MHA_FIELDS,
+             (MHA_INPUTS[0], ("kFLOAT", [1, 2, 49, 16]), MHA_INPUTS[2])),
+    BadShape("mha_head_dim_over_256", MHA, "head dim 320 exceeds the kernel limit 256", MHA_FIELDS,
+             (("kFLOAT", [1, 2, 49, 320]),) * 3),
+    BadShape("mha_3d_inputs", MHA, "q, k and v must be 4-D", MHA_FIELDS, (("kFLOAT", [2, 49, 32]),) * 3),
+    BadShape("rla_scales_for_other_heads", RLA, "field 'int8_q_scales' has 3 values for 8 heads",
+             {**EPS, "int8_q_scales": ("FLOATS", [0.01] * 3), "int8_k_scales": ("FLOATS", [0.01] * 8)},
+             RLA_INPUTS),
+    BadShape("rla_v_tokens", RLA, "must be [B, H, N, Dv] with B, H, N of q", EPS,
+             (*RLA_INPUTS[:2], ("kFLOAT", [1, 8, 49, 16]))),
+    BadShape("rla_k_shape", RLA, "must have the same shape", EPS,
+             (RLA_INPUTS[0], ("kFLOAT", [1, 8, 196, 32]), RLA_INPUTS[2])),
+    BadShape("rla_3d_inputs", RLA, "q, k and v must be 4-D", EPS, (("kFLOAT", [8, 196, 16]),) * 3),
+]
