@@ -1,7 +1,7 @@
 """The plugin library loaded through getCreators, every plugin exercised on the host (no GPU, no
 libnvinfer), against TensorRT 10.3, 10.16 and 11.1 headers, under AddressSanitizer.
 
-For every plugin node of the fixture graphs (shvit_s1's fp32, fp16 and INT8 plugin graphs) and every
+For every plugin node of the fixture graphs (data/make_plugin_nodes.py: fp32, fp16 and INT8 plugin graphs) and every
 spec.yaml case: fields exactly as the ONNX parser passes them, output types and shapes against ONNX,
 format combinations exactly the plugin's documented I/O types (linear), serialize -> kRUNTIME round
 trip, clone, attachToContext, the embedded cubin of every accepted combination, and the launch the C++
