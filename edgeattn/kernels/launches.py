@@ -14,7 +14,7 @@ from typing import Any
 from edgeattn.errors import EdgeattnError
 from edgeattn.kernels.aot import KernelLaunch
 
-TRT_TYPES = {"float32": "kFLOAT", "float16": "kHALF", "int8": "kINT8", "int32": "kINT32"}
+TRT_TYPES = {"float32": "kFLOAT", "float16": "kHALF", "int8": "kINT8", "int32": "kINT32", "bool": "kBOOL"}
 """TensorRT DataType names of the torch dtypes plugins exchange (by `str(dtype)` without `torch.`)."""
 
 

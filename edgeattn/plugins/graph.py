@@ -125,19 +125,35 @@ def _trt(elem_type: int) -> str:
     return ONNX_TO_TRT.get(elem_type, f"onnx:{elem_type}")
 
 
-def plugin_nodes(model: onnx.ModelProto) -> list[PluginNode]:
-    """Every edgeattn node of the main graph, in graph order, with ONNX's types and shapes."""
-    known = {op.name for op in all_ops()}
+def _value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
+    """Every tensor's ONNX type and shape after shape inference, initializers included."""
     graph = onnx.shape_inference.infer_shapes(model).graph
-    value_infos = {v.name: v for v in (*graph.value_info, *graph.input, *graph.output)}
+    initializers = [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in graph.initializer]
+    return {v.name: v for v in (*initializers, *graph.value_info, *graph.input, *graph.output)}
+
+
+def plugin_nodes(model: onnx.ModelProto) -> list[PluginNode]:
+    """Every edgeattn node of the main graph, in graph order, with ONNX's types and shapes.
+
+    Where inference knows nothing past an edgeattn node (fp16 graphs carry no value_info), the
+    node's evaluated outputs are added as value_info and inference runs again, so the nodes
+    downstream of it (e.g. EfficientViT-M's cascaded heads) get their types and shapes too.
+    """
+    known = {op.name for op in all_ops()}
+    working = onnx.ModelProto()
+    working.CopyFrom(model)
+    value_infos = _value_infos(working)
     nodes = []
-    for node in graph.node:
+    for node in model.graph.node:
         if node.domain != DOMAIN or node.op_type not in known:
             continue
         inputs = [_require(_tensor_info(value_infos, name), name) for name in node.input]
         outputs = [_tensor_info(value_infos, name) for name in node.output]
         if any(info is None for info in outputs):
             outputs = _evaluated_outputs(node, inputs)
+            working.graph.value_info.extend(onnx.helper.make_tensor_value_info(name, elem_type, shape)
+                                            for name, (elem_type, shape) in zip(node.output, outputs, strict=True))
+            value_infos = _value_infos(working)
         nodes.append(
             PluginNode(
                 op_type=node.op_type,
@@ -181,7 +197,8 @@ def graph_launches(models: list[onnx.ModelProto]) -> list[PluginLaunch]:
 
 def case_launches(op: Any, case: Any) -> list[PluginLaunch]:
     """The launches of one spec.yaml case of `op` (INT8 ones included)."""
-    shapes = [case.shapes[name] for name in op.spec.inputs]
+    names = [name for name in (*op.spec.inputs, *op.spec.optional_inputs) if name in case.shapes]
+    shapes = [case.shapes[name] for name in names]
     return op.plugin_kernels.node_launches(op.plugin_kernels.case_attributes(case), shapes)
 
 

@@ -73,11 +73,11 @@ class HostRun:
 
 
 def all_requests(fixture_nodes: list[FixtureNode]) -> list[Request]:
-    from bad_fields import BAD_FIELDS
+    from bad_fields import BAD_FIELDS, BAD_SHAPES
     from spec_cases import spec_requests
 
     return ([node_request(item.id, item.node) for item in fixture_nodes] + spec_requests()
-            + [case.request() for case in BAD_FIELDS])
+            + [case.request() for case in (*BAD_FIELDS, *BAD_SHAPES)])
 
 
 @pytest.fixture(scope="session", params=TENSORRT_VERSIONS, ids=lambda v: f"trt{v}")

@@ -72,9 +72,14 @@ def float_field(*values: float) -> str:
     return b"".join(struct.pack("<f", v) for v in values).hex()
 
 
+def concrete(shape: list[int | str]) -> list[int]:
+    """A graph shape as the host tests run it: symbolic dims (batch, voxel counts) read as 1."""
+    return [d if isinstance(d, int) else 1 for d in shape]
+
+
 def node_request(request_id: str, node: PluginNode) -> Request:
     """The request for a graph node: its attributes, types and shapes (symbolic dims read as 1)."""
-    inputs = [(t, [d if isinstance(d, int) else 1 for d in s]) for t, s in zip(node.input_types, node.input_shapes)]
+    inputs = [(t, concrete(s)) for t, s in zip(node.input_types, node.input_shapes)]
     return Request(request_id, node.op_type, inputs, dict(node.attributes))
 
 

@@ -25,12 +25,11 @@ def test_fixture_matches_a_fresh_fp32_export(tmp_path):
     import subprocess
 
     sys.path.insert(0, str(DATA))
-    from make_plugin_nodes import EXPORTS, export_command, graph_records
+    from make_plugin_nodes import export_command, exports, graph_records
 
-    model, resolution, _, _, _ = EXPORTS[0]
-    subprocess.run(export_command(model, resolution, "fp32", [], tmp_path / "bundle"), check=True,
-                   capture_output=True)
-    fresh = graph_records(tmp_path / "bundle", model, resolution, ["model.plugins.onnx"])[0]
+    first = exports()[0]
+    subprocess.run(export_command(first, "fp32", tmp_path / "bundle"), check=True, capture_output=True)
+    fresh = graph_records(tmp_path / "bundle", first, ("model.plugins.onnx",))[0]
     recorded = next(g for g in json.loads((DATA / "plugin_nodes.json").read_text())["graphs"]
-                    if g["graph"] == "model.plugins.onnx")
+                    if g["graph"] == "model.plugins.onnx" and g["model"] == first.model)
     assert json.loads(json.dumps(fresh)) == recorded

@@ -239,7 +239,7 @@ std::string outputTypes(Plugin& p, Case const& c)
 }
 
 constexpr trt::DataType kTypes[] = {trt::DataType::kFLOAT, trt::DataType::kHALF, trt::DataType::kINT8,
-    trt::DataType::kINT32, trt::DataType::kBF16};
+    trt::DataType::kINT32, trt::DataType::kBF16, trt::DataType::kBOOL};
 constexpr trt::TensorFormat kFormats[] = {trt::TensorFormat::kLINEAR, trt::TensorFormat::kCHW32};
 
 //! Every (type, format) tuple TensorRT could pick, asking position by position as the builder does.

@@ -2,7 +2,9 @@
 // own knowledge. An op plugin `P : PluginBase<P>` provides:
 //
 //   static constexpr char const* kName;                 // the ONNX op_type
-//   static constexpr int32_t kNbInputs, kNbOutputs;
+//   static constexpr int32_t kNbInputs, kNbOutputs;    // or, for an op with optional inputs whose
+//                                                        // count comes from its fields, a member
+//                                                        // int32_t nbInputs() const noexcept
 //   static std::vector<FieldSpec> fieldSpecs();         // exactly the node's attributes
 //   static std::string validate(Fields const&);         // "" or why the values are unusable
 //   P(std::string layerName, Fields fields);
@@ -50,6 +52,12 @@ public:
         : mLayerName(std::move(layerName))
         , mFields(std::move(fields))
     {
+    }
+
+    //! Inputs of this plugin: Derived::kNbInputs unless Derived hides this with its own nbInputs().
+    int32_t nbInputs() const noexcept
+    {
+        return Derived::kNbInputs;
     }
 
     trt::IPluginCapability* getCapabilityInterface(trt::PluginCapabilityType type) noexcept override
@@ -123,7 +131,7 @@ public:
     bool supportsFormatCombination(
         int32_t pos, trt::DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept override
     {
-        if (nbInputs != Derived::kNbInputs || nbOutputs != Derived::kNbOutputs || pos < 0
+        if (nbInputs != self().nbInputs() || nbOutputs != Derived::kNbOutputs || pos < 0
             || pos >= nbInputs + nbOutputs || inOut[pos].desc.format != trt::TensorFormat::kLINEAR)
         {
             return false;
@@ -238,11 +246,11 @@ private:
 
     bool counts(int32_t nbInputs, int32_t nbOutputs) const
     {
-        if (nbInputs == Derived::kNbInputs && nbOutputs == Derived::kNbOutputs)
+        if (nbInputs == self().nbInputs() && nbOutputs == Derived::kNbOutputs)
         {
             return true;
         }
-        logError(context() + ": expected " + std::to_string(Derived::kNbInputs) + " inputs and "
+        logError(context() + ": expected " + std::to_string(self().nbInputs()) + " inputs and "
             + std::to_string(Derived::kNbOutputs) + " outputs, got " + std::to_string(nbInputs) + " and "
             + std::to_string(nbOutputs));
         return false;
@@ -267,7 +275,7 @@ private:
     {
         std::vector<trt::PluginTensorDesc> inputs;
         std::vector<trt::PluginTensorDesc> outputs;
-        for (int32_t i = 0; i < Derived::kNbInputs; ++i)
+        for (int32_t i = 0; i < self().nbInputs(); ++i)
         {
             inputs.push_back(in[i].desc);
             inputs.back().dims = useMax ? in[i].max : in[i].min;
@@ -284,7 +292,7 @@ private:
     std::optional<Launch> planChecked(trt::PluginTensorDesc const* in, trt::PluginTensorDesc const* out) const
     {
         std::vector<trt::DataType> types;
-        for (int32_t i = 0; i < Derived::kNbInputs; ++i)
+        for (int32_t i = 0; i < self().nbInputs(); ++i)
         {
             types.push_back(in[i].type);
         }
@@ -319,8 +327,8 @@ private:
         std::string text;
         for (IOTypes const& types : self().ioTypes())
         {
-            text += (text.empty() ? "" : ", ") + typeList(types.data(), Derived::kNbInputs) + " -> "
-                + typeList(types.data() + Derived::kNbInputs, Derived::kNbOutputs);
+            text += (text.empty() ? "" : ", ") + typeList(types.data(), self().nbInputs()) + " -> "
+                + typeList(types.data() + self().nbInputs(), Derived::kNbOutputs);
         }
         return text;
     }

@@ -1,0 +1,1 @@
+"""TensorRT plugin of MultiHeadAttention: the C++ source and the kernel launches it makes."""
