@@ -134,7 +134,12 @@ def tiny_bundle(tiny_onnx, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("bundle") / "tiny_bundle"
     folder.mkdir()
     shutil.copy(tiny_onnx, folder / "model.onnx")
-    (folder / "manifest.json").write_text(json.dumps({"model": {"name": "tiny_net"}}))
+    from edgeattn.bundle_files import BUNDLE_FORMAT, sha256_file
+
+    graph = folder / "model.onnx"
+    files = [{"path": "model.onnx", "bytes": graph.stat().st_size, "sha256": sha256_file(graph)}]
+    manifest = {"format": BUNDLE_FORMAT, "model": {"name": "tiny_net"}, "files": files}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
 

@@ -48,12 +48,13 @@ def plugin_op_names() -> set[str]:
 def exports() -> list[Export]:
     """The fixture bundles, by model name: every registry model using an op that has a plugin."""
     from edgeattn.backbones import list_models
+    from edgeattn.backbones.stats import model_ops
 
     ops = plugin_op_names()
     result = []
     for spec in sorted(list_models(), key=lambda s: s.name):
         name = spec.name
-        if not set(spec.ops) & ops:
+        if not set(model_ops(name)) & ops:
             continue
         if spec.input_kind == "voxels":
             result.append(Export(name, None, "fp32", (), ("model.plugins.onnx",)))
