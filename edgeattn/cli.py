@@ -105,7 +105,8 @@ def export(
     max_batch: Optional[int] = typer.Option(None, "--max-batch", min=1, show_default="32",
                                             help="--dynamic-batch: TensorRT profile max shape"),
     opset: Optional[int] = typer.Option(None, min=17, max=23, help="ONNX opset", show_default="the model's (18)"),
-    flavour: Flavour = typer.Option(Flavour.both, help="portable (standard ops), plugins (edgeattn nodes) or both"),
+    flavour: Flavour = typer.Option(
+        Flavour.portable, help="portable (standard ops), plugins (edgeattn nodes, plugin sources and cubins) or both"),
     allow_unsupported: bool = typer.Option(False, "--allow-unsupported",
                                            help="write the bundle even if TensorRT's parser would reject a node"),
     profile_from: Optional[int] = typer.Option(None, "--profile-from", min=1, show_default="8",

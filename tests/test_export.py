@@ -14,7 +14,7 @@ DEFAULT_RESOLUTION = ["shvit_s4", "efficientvit_b1", "lowformer_b1", "ghostnetv2
 
 
 def _export(tmp_path, name, **options):
-    return run_export(ExportConfig(model=name, target="jetson", out=tmp_path / name, **options),
+    return run_export(ExportConfig(model=name, target="jetson", out=tmp_path / name, **{"flavour": "both", **options}),
                       show_progress=False)
 
 

@@ -56,8 +56,11 @@ def _device_section(target: TargetProfile, voxels: bool = False) -> list[str]:
             "```bash",
             "scp -r this-folder user@device:~/   # then, on the device:",
             "./build_engine.sh            # portable ONNX (standard ops only)",
-            "./build_engine.sh plugins    # edgeattn plugin ONNX (needs the plugin library)",
+            "./build_engine.sh plugins    # builds plugins/libedgeattn_plugins.so, then the plugin graph's engine",
+            "./build_engine.sh library    # only the plugin library (CMake, a C++17 compiler, TensorRT + CUDA headers)",
             "```",
+            "The plugin commands need a bundle exported with `--flavour plugins` or `both`: its `plugins/` folder holds "
+            "the library's C++ sources and the kernels' cubins for this target's GPU (sha256 in `manifest.json`).",
             f"The script detects the TensorRT line ({versions}) from `trtexec`, caps the builder workspace at "
             f"{target.workspace_mb} MiB, keeps a timing cache beside the engine, and names the engine after the "
             "TensorRT version and GPU architecture. On TensorRT 10 it enables fp16 by flag; TensorRT 11 is "

@@ -32,7 +32,9 @@ def export_command(options: dict[str, Any]) -> Any:
     if fidelity:
         console.print(f"{config.precision} fidelity vs fp32: " + ", ".join(
             f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in fidelity.items()), markup=False)
-    console.print(f"bundle: {bundle.path} ({', '.join(bundle.files)})", markup=False, highlight=False)
+    console.print(f"bundle: {bundle.path} ({', '.join(top_level(bundle.files))})", markup=False, highlight=False)
+    if "plugins" in bundle.manifest:
+        console.print(device_commands(bundle), markup=False, highlight=False, soft_wrap=True)
     if bundle.replaced:
         err_console.print(f"replaced {bundle.replaced}", markup=False, highlight=False)
     if bundle.removed_stale:
@@ -41,6 +43,28 @@ def export_command(options: dict[str, Any]) -> Any:
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in bundle.timings.items())
     err_console.print(timings, style="dim", soft_wrap=True, markup=False, highlight=False)
     return bundle
+
+
+def top_level(files: list[str]) -> list[str]:
+    """Bundle files with folders collapsed: "plugins/ (38 files)"."""
+    counts: dict[str, int] = {}
+    for name in files:
+        head = name.split("/", 1)[0] + ("/" if "/" in name else "")
+        counts[head] = counts.get(head, 0) + 1
+    return [f"{name} ({count} files)" if name.endswith("/") else name for name, count in counts.items()]
+
+
+def device_commands(bundle: Any) -> str:
+    """What to run on the device to build the plugin library and the plugin engine."""
+    precision = bundle.manifest["precision"]["precision"]
+    plugins = bundle.manifest["plugins"]
+    return "\n".join([
+        f"on the device ({bundle.manifest['target']['name']}, sm_{plugins['archs'][0]}), after copying the bundle:",
+        f"  ./build_engine.sh library              # plugins/libedgeattn_plugins.so "
+        f"({len(plugins['ops'])} plugins, {plugins['kernel_variants']} kernel variants)",
+        f"  ./build_engine.sh plugins {precision:<12}# the library, then the engine of the plugin graph",
+        "  (needs CMake >= 3.18, a C++17 compiler, TensorRT and CUDA headers; TENSORRT_ROOT / CUDA_INCLUDE_DIR "
+        "override JetPack's paths)"])
 
 
 def usage_error(error: ValidationError) -> UsageError:

@@ -37,7 +37,7 @@ class ExportConfig(BaseModel):
     max_batch: int = Field(32, ge=1, description="upper bound of the TensorRT profile with dynamic_batch")
     profile_from: int = Field(8, ge=1, description="LiDAR models: synthetic scenes that set the TensorRT profile")
     opset: int | None = Field(None, ge=17, le=23)
-    flavour: Literal["portable", "plugins", "both"] = "both"
+    flavour: Literal["portable", "plugins", "both"] = "portable"
     allow_unsupported: bool = Field(False, description="write the bundle even if the TensorRT lint finds errors")
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     calib_data: str | None = Field(None, description="int8: image folder, .npy/.npz, or 'samples'")

@@ -32,6 +32,7 @@ from edgeattn.exporters.parity import ParityReport
 from edgeattn.exporters.progress import Steps
 from edgeattn.exporters.targets import TargetProfile, get_target
 from edgeattn.ops import ops_used
+from edgeattn.plugins.bundle import PluginPackage, package_plugins, target_arch
 
 
 class Bundle(BaseModel):
@@ -85,7 +86,14 @@ def _step_names(plan: stages.Plan) -> list[str]:
     names = ["1 load model", "2 rewrite attention into edgeattn ops" + (", calibrate heads" if plan.calib else ""),
              "3 export ONNX", "4 check parity and TensorRT support"]
     names += precision_steps(plan.config.precision, plan.config.calib_min_cosine is not None)
+    if _packages_plugins(plan):
+        names.append(f"package TensorRT plugins ({plan.target.sm} cubins)")
     return names + ["write bundle"]
+
+
+def _packages_plugins(plan: stages.Plan) -> bool:
+    """Plugin graphs for a TensorRT target ship with the plugin library's sources and cubins."""
+    return "plugins" in plan.flavours and plan.target.compute_capability is not None
 
 
 def run_export(config: ExportConfig, show_progress: bool = True, model: nn.Module | None = None) -> Bundle:
@@ -116,8 +124,13 @@ def _run(plan: stages.Plan, claimed: destination.Claim, show_progress: bool) -> 
         files = _bundle_graphs(plan, graphs, precise)
         if plan.trt_versions:
             checked.lint = stages.lint_graphs(plan, {lint_key(name): graph for name, graph in files.items()})
-        with steps.step(names[-1]):
-            manifest = _write(plan, claimed, loaded, prepared, checked, files, precise)
+        package = None
+        with destination.atomic_folder(claimed) as staging:
+            if _packages_plugins(plan):
+                with steps.step(names[-2]):
+                    package = _package_plugins(plan, files, staging)
+            with steps.step(names[-1]):
+                manifest = _write(plan, staging, loaded, prepared, checked, files, precise, package)
     return Bundle(path=claimed.path, manifest=manifest, parity=checked.parity, timings=steps.timings,
                   replaced=claimed.replaced, removed_stale=claimed.removed_stale)
 
@@ -132,38 +145,44 @@ def _bundle_graphs(plan: stages.Plan, graphs: dict[str, onnx.ModelProto],
     return files
 
 
-def _write(plan: stages.Plan, claimed: destination.Claim, loaded: stages.Loaded, prepared: stages.Prepared,
-           checked: stages.Checked, graphs: dict[str, onnx.ModelProto], precise: PrecisionResult) -> dict[str, Any]:
+def _package_plugins(plan: stages.Plan, graphs: dict[str, onnx.ModelProto], staging: Path) -> PluginPackage:
+    plugin_graphs = [graph for name, graph in sorted(graphs.items()) if name.startswith(graph_file("plugins")[:-5])]
+    return package_plugins(plugin_graphs, target_arch(plan.target.compute_capability), staging / "plugins")
+
+
+def _write(plan: stages.Plan, staging: Path, loaded: stages.Loaded, prepared: stages.Prepared,
+           checked: stages.Checked, graphs: dict[str, onnx.ModelProto], precise: PrecisionResult,
+           package: PluginPackage | None) -> dict[str, Any]:
     config, spec, target, inputs = plan.config, plan.spec, plan.target, plan.inputs
-    with destination.atomic_folder(claimed) as staging:
-        for name, graph in graphs.items():
-            (staging / name).write_bytes(graph.SerializeToString(deterministic=True))
-        reports = {"parity.json": [p.model_dump() for p in checked.parity], **inputs.extra_files(), **precise.reports}
-        if checked.lint:
-            reports["trt_lint.json"] = {key: r.model_dump(mode="json") for key, r in checked.lint.items()}
-        for name, data in reports.items():
-            bundle_io.write_json(staging / name, data)
-        if target.tensorrt:
-            script = staging / "build_engine.sh"
-            script.write_text(render_build_script(spec.name, target, inputs.build_shapes(), edgeattn.__version__,
-                                                  config.precision))
-            script.chmod(0o755)
-        files = sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) + ["README.md",
-                                                                                           bundle_io.MANIFEST]
-        (staging / "README.md").write_text(render_bundle_readme(
-            spec, target, files, inputs.readme_lines(), loaded.weights.describe(), parity_summary(checked.parity),
-            voxels=spec.input_kind == "voxels"))
-        plugins = graphs.get(graph_file("plugins"))
-        manifest = build_manifest(
-            config, spec, target, loaded.weights, inputs.manifest_input(), inputs.output_names, checked.parity,
-            bundle_io.file_table(staging), ops=ops_used(plugins) if plugins is not None else [],
-            rewrites=prepared.swaps, flavours=list(plan.flavours),
-            precision=precise.manifest | {"files": sorted(precise.reports) + sorted(
-                n for n in graphs if n in precise.graphs)} if plan.calib else {"precision": "fp32"},
-            trt_lint={key: {"ok": r.ok, "errors": len(r.errors), "findings": len(r.findings)}
-                      for key, r in checked.lint.items()},
-            **({"tensorrt_profile": inputs.build_shapes()} if spec.input_kind == "voxels" else {}))
-        bundle_io.write_json(staging / bundle_io.MANIFEST, manifest)
+    for name, graph in graphs.items():
+        (staging / name).write_bytes(graph.SerializeToString(deterministic=True))
+    reports = {"parity.json": [p.model_dump() for p in checked.parity], **inputs.extra_files(), **precise.reports}
+    if checked.lint:
+        reports["trt_lint.json"] = {key: r.model_dump(mode="json") for key, r in checked.lint.items()}
+    for name, data in reports.items():
+        bundle_io.write_json(staging / name, data)
+    if target.tensorrt:
+        script = staging / "build_engine.sh"
+        script.write_text(render_build_script(spec.name, target, inputs.build_shapes(), edgeattn.__version__,
+                                              config.precision))
+        script.chmod(0o755)
+    files = sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) + ["README.md",
+                                                                                       bundle_io.MANIFEST]
+    (staging / "README.md").write_text(render_bundle_readme(
+        spec, target, files, inputs.readme_lines(), loaded.weights.describe(), parity_summary(checked.parity),
+        voxels=spec.input_kind == "voxels"))
+    plugins = graphs.get(graph_file("plugins"))
+    manifest = build_manifest(
+        config, spec, target, loaded.weights, inputs.manifest_input(), inputs.output_names, checked.parity,
+        bundle_io.file_table(staging), ops=ops_used(plugins) if plugins is not None else [],
+        rewrites=prepared.swaps, flavours=list(plan.flavours),
+        precision=precise.manifest | {"files": sorted(precise.reports) + sorted(
+            n for n in graphs if n in precise.graphs)} if plan.calib else {"precision": "fp32"},
+        trt_lint={key: {"ok": r.ok, "errors": len(r.errors), "findings": len(r.findings)}
+                  for key, r in checked.lint.items()},
+        **({"tensorrt_profile": inputs.build_shapes()} if spec.input_kind == "voxels" else {}),
+        **({"plugins": package.manifest()} if package else {}))
+    bundle_io.write_json(staging / bundle_io.MANIFEST, manifest)
     return manifest
 
 

@@ -118,7 +118,8 @@ def _selected(source: Path, backend: str, flavour: str, precision: str) -> tuple
                              "export for a TensorRT target, e.g. `edgeattn export -m MODEL -t jetson-orin`")
         files += [source / BUILD_SCRIPT, *sorted(source.glob("timing.*.cache"))]
         if flavour == "plugins" and (source / "plugins").is_dir():
-            files += sorted(p for p in (source / "plugins").rglob("*") if p.is_file())
+            files += sorted(p for p in (source / "plugins").rglob("*")
+                            if p.is_file() and p.relative_to(source).parts[1] != "build")
     return source, files, model
 
 
