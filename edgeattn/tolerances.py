@@ -22,3 +22,9 @@ REWRITE_MAX_REL = 1e-5
 def model_fp32_atol(ref_max_abs: float) -> float:
     """Absolute tolerance for a whole-model fp32 comparison given the reference's max |value|."""
     return MODEL_FP32_REL_MAX_ABS * max(1.0, ref_max_abs)
+
+
+PROFILE_BREAKDOWN_REL_TOLERANCE = 0.15
+"""A per-layer/per-node time breakdown should sum to the timed median within this. Per-layer profiling times
+each layer on its own (launch gaps, no CUDA graph), so trtexec's layer sums can exceed it: on the A100 ResNet-18
+fixtures the sum is 18% (fp16) and 24% (INT8) above the CUDA-graph median; reports then say so and read shares."""

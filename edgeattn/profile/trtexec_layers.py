@@ -20,9 +20,8 @@ from typing import Any
 import onnx
 
 from edgeattn.profile.blocks import UNKNOWN, NodeOrigin, block_from_scopes, node_origins
+from edgeattn.tolerances import PROFILE_BREAKDOWN_REL_TOLERANCE as COVERAGE_REL_TOLERANCE
 
-COVERAGE_REL_TOLERANCE = 0.15
-"""The per-layer sum should match the timed median within this (the ORT breakdown's promise)."""
 TOP_LAYERS = 25
 MAX_NODES_LISTED = 40
 
