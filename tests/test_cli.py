@@ -141,8 +141,8 @@ def test_profile_out_must_be_a_folder(run_cli, tmp_path):
 
 def test_int8_export_lints_the_quantized_graphs_for_tensorrt(run_cli, tmp_path):
     out = tmp_path / "int8"
-    result = run_cli("export", *FAST, "--target", "jetson", "--precision", "int8", "--calib-data", "samples",
-                     "--out", str(out))
+    result = run_cli("export", *FAST, "--target", "jetson", "--flavour", "both", "--precision", "int8",
+                     "--calib-data", "samples", "--out", str(out))
     assert result.exit_code == 0, result.stderr
     reports = json.loads((out / "trt_lint.json").read_text())
     assert {"portable", "plugins", "portable-int8", "plugins-int8"} <= set(reports)
