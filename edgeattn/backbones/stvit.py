@@ -431,7 +431,7 @@ _FACTS = dict(
     ops=("MultiHeadAttention", "SuperTokenAttention"),
     fp32_sensitive=("LayerNorm before each attention", "association softmax and its normalising division"),
     pretrained_tag=None,
-    test_resolution=96,
+    test_resolution=64,
     notes=(
         "Native (not in timm). Stages 1-2: super token attention (8x8 / 4x4 token cells, one association "
         "iteration); stages 3-4: global multi-head attention. No hub weights: pass an official "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-DIRECTIONS = 16
+DIRECTIONS = tl.constexpr(16)
 """The 9 neighbour directions padded to a tl.dot-friendly width."""
 
 
