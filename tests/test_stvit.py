@@ -126,7 +126,8 @@ def official_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, name: str) ->
             x = x + _conv(sd, x, p + "pos_embed.conv", padding=1, groups=channels)
             norm = F.layer_norm(x.permute(0, 2, 3, 1), (channels,), sd[p + "norm1.norm.weight"],
                                 sd[p + "norm1.norm.bias"], eps=1e-6).permute(0, 3, 1, 2)
-            x = x + sd.get(p + "gamma_1", 1.0) * _official_attention(sd, norm, p + "attn.stoken_refine.", heads[i], cells[i])
+            attn = _official_attention(sd, norm, p + "attn.stoken_refine.", heads[i], cells[i])
+            x = x + sd.get(p + "gamma_1", 1.0) * attn
             m = F.gelu(_conv(sd, _bn(sd, x, p + "norm2"), p + "mlp2.fc1"))
             m = m + _conv(sd, m, p + "mlp2.conv.conv", padding=1, groups=m.shape[1])
             x = x + sd.get(p + "gamma_2", 1.0) * _conv(sd, m, p + "mlp2.fc2")
