@@ -267,8 +267,10 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_export_parity_both_flavours():
-    model = reparameterize_model(seeded_model("stvit_s"), inplace=True)
-    x = image(1, 64, 64)
+    """A shallow stvit_s (the full variants go through tests/test_export.py): both attention kinds,
+    BatchNorms folded, portable graph on ONNX Runtime and plugin graph on the ReferenceEvaluator."""
+    model = reparameterize_model(seeded_model("stvit_s", depths=(1, 2, 1, 1)), inplace=True)
+    x = image(1, 64, 96)
     with torch.no_grad():
         ref = model(x).numpy()
     atol = model_fp32_atol(float(np.abs(ref).max()))
@@ -278,7 +280,7 @@ def test_export_parity_both_flavours():
     assert np.abs(out - ref).max() <= atol and _cosine(out, ref) >= MODEL_FP32_MIN_COSINE
     plugins = export_flavour(model, (x,), "plugins")
     kinds = [n.op_type for n in plugins.graph.node if n.domain == "edgeattn"]
-    assert kinds.count("SuperTokenAttention") == 3 + 5 and kinds.count("MultiHeadAttention") == 9 + 3
-    assert not {"Softmax", "ReduceSum"} & {n.op_type for n in plugins.graph.node}
+    assert kinds.count("SuperTokenAttention") == 1 + 2 and kinds.count("MultiHeadAttention") == 1 + 1
+    assert not {"Softmax", "ReduceSum"} & {n.op_type for n in plugins.graph.node}, "attention left outside the ops"
     (out,) = run_plugins(plugins, [x.numpy()])
     assert np.abs(out - ref).max() <= atol and _cosine(out, ref) >= MODEL_FP32_MIN_COSINE

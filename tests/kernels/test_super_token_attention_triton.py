@@ -157,3 +157,16 @@ def test_every_stage_compiles_for_gpu(arch):
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.count("compiled") == 16
+
+
+def test_use_backend_dispatches_the_custom_op_to_the_kernels(monkeypatch):
+    from edgeattn.ops import backends
+    from edgeattn.ops.super_token_attention.torch_op import super_token_attention_op
+
+    x, weights, attributes = _inputs(SHAPES["odd-13x11-cells4x3-iter2-batch2"])
+    launcher, calls = sta_triton.super_token_attention, []
+    monkeypatch.setattr(sta_triton, "super_token_attention", lambda *a, **k: calls.append(1) or launcher(*a, **k))
+    with backends.use_backend("triton", fallback=False):
+        out = super_token_attention_op(x, *weights, *attributes)
+    assert calls == [1]
+    assert_matches(out, super_token_attention(x, *weights, *attributes), torch.float32)
