@@ -1,6 +1,6 @@
 """Model registry over timm (and native families), with deploy facts per model."""
 
-from edgeattn.backbones import dsvt, van  # noqa: F401  (register the native families with timm)
+from edgeattn.backbones import dsvt, stvit, van  # noqa: F401  (register the native families with timm)
 from edgeattn.backbones.registry import get_spec, list_models
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.backbones.weights import WeightsInfo, create_model, load_checkpoint
