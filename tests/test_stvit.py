@@ -1,7 +1,9 @@
-"""STViT: timm registration, parameter counts, official forward semantics, checkpoint filter, export parity."""
+"""STViT: timm registration, parameter counts, official forward semantics, checkpoint filter, the rewrite to
+edgeattn ops (same function, shared weights, head-wise edits), export parity."""
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
@@ -13,11 +15,14 @@ import torch
 import torch.nn.functional as F
 from timm.models import reparameterize_model
 
+from onnx_helpers import export_flavour, run_plugins, run_portable
+from torch.utils._python_dispatch import TorchDispatchMode
+
 import edgeattn.backbones.stvit as stvit
+from edgeattn.backbones.stats import load_stats, measure, model_ops
 from edgeattn.backbones.weights import load_checkpoint
-from edgeattn.errors import EdgeattnError
-from edgeattn.ops.flavours import export_flavour, run_plugins, run_portable
-from edgeattn.ops.super_token_attention.reference import super_token_attention
+from edgeattn.errors import EdgeattnError, UsageError
+from edgeattn.ops.rewrite import rewrite_model
 from edgeattn.tolerances import MODEL_FP32_MIN_COSINE, REWRITE_MAX_REL, model_fp32_atol
 
 SEED = 42
@@ -97,17 +102,56 @@ def _conv(sd, x, key, **kwargs):
     return F.conv2d(x, sd[key + ".weight"], sd[key + ".bias"], **kwargs)
 
 
-def _official_attention(sd, x, key, heads, cell):
-    """StokenAttention of the official code: super token attention, or its direct (cell 1) path."""
+def _official_unfold(sd, key, maps):
+    """The official `Unfold`: a conv with the frozen 3x3 identity kernels -> [B, C * 9, hh * ww]."""
+    batch, channels, height, width = maps.shape
+    out = F.conv2d(maps.reshape(batch * channels, 1, height, width), sd[key + "unfold.weights"], padding=1)
+    return out.reshape(batch, channels * 9, height * width)
+
+
+def _official_fold(sd, key, x):
+    """The official `Fold`: the transposed conv with the frozen identity kernels."""
+    return F.conv_transpose2d(x, sd[key + "fold.weights"], padding=1)
+
+
+def _official_refine(sd, x, key, heads):
+    """The official `Attention` on a [B, C, H, W] map (keys on dim -2 of the attention matrix)."""
     batch, channels, height, width = x.shape
-    if cell > 1:
-        weights = [sd[key + n].flatten(1) if n.endswith("weight") else sd[key + n]
-                   for n in ("qkv.weight", "qkv.bias", "proj.weight", "proj.bias")]
-        return super_token_attention(x, *weights, cell, cell, 1, heads, channels**-0.5, (channels // heads) ** -0.5)
     qkv = _conv(sd, x, key + "qkv").reshape(batch, heads, 3 * channels // heads, height * width)
     q, k, v = qkv.chunk(3, dim=2)
     attn = ((k.transpose(-1, -2) @ q) * (channels // heads) ** -0.5).softmax(dim=-2)
     return _conv(sd, (v @ attn).reshape(batch, channels, height, width), key + "proj")
+
+
+def _official_neighbours(sd, key, stokens):
+    batch, channels, rows, cols = stokens.shape
+    return _official_unfold(sd, key, stokens).transpose(1, 2).reshape(batch, rows * cols, channels, 9)
+
+
+def _official_stoken(sd, x, key, heads, cell):
+    """The official `StokenAttention.stoken_forward` with one iteration (all official models use one)."""
+    batch, channels, height0, width0 = x.shape
+    x = F.pad(x, (0, (cell - width0 % cell) % cell, 0, (cell - height0 % cell) % cell))
+    height, width = x.shape[-2:]
+    rows, cols = height // cell, width // cell
+    pixels = x.reshape(batch, channels, rows, cell, cols, cell).permute(0, 2, 4, 3, 5, 1)
+    pixels = pixels.reshape(batch, rows * cols, cell * cell, channels)
+    near = _official_neighbours(sd, key, F.adaptive_avg_pool2d(x, (rows, cols)))
+    affinity = (pixels @ near * channels**-0.5).softmax(-1)
+    mass = _official_fold(sd, key, affinity.sum(2).transpose(1, 2).reshape(batch, 9, rows, cols))
+    stokens = (pixels.transpose(-1, -2) @ affinity).permute(0, 2, 3, 1).reshape(batch * channels, 9, rows, cols)
+    stokens = _official_fold(sd, key, stokens).reshape(batch, channels, rows, cols) / (mass + 1e-12)
+    stokens = _official_refine(sd, stokens, key + "stoken_refine.", heads)
+    pixels = _official_neighbours(sd, key, stokens) @ affinity.transpose(-1, -2)
+    pixels = pixels.reshape(batch, rows, cols, channels, cell, cell).permute(0, 3, 1, 4, 2, 5)
+    return pixels.reshape(batch, channels, height, width)[:, :, :height0, :width0]
+
+
+def _official_attention(sd, x, key, heads, cell):
+    """The official `StokenAttention`: super token attention, or its direct (cell 1) path."""
+    if cell > 1:
+        return _official_stoken(sd, x, key, heads, cell)
+    return _official_refine(sd, x, key + "stoken_refine.", heads)
 
 
 def official_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, name: str) -> torch.Tensor:
@@ -126,7 +170,7 @@ def official_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, name: str) ->
             x = x + _conv(sd, x, p + "pos_embed.conv", padding=1, groups=channels)
             norm = F.layer_norm(x.permute(0, 2, 3, 1), (channels,), sd[p + "norm1.norm.weight"],
                                 sd[p + "norm1.norm.bias"], eps=1e-6).permute(0, 3, 1, 2)
-            attn = _official_attention(sd, norm, p + "attn.stoken_refine.", heads[i], cells[i])
+            attn = _official_attention(sd, norm, p + "attn.", heads[i], cells[i])
             x = x + sd.get(p + "gamma_1", 1.0) * attn
             m = F.gelu(_conv(sd, _bn(sd, x, p + "norm2"), p + "mlp2.fc1"))
             m = m + _conv(sd, m, p + "mlp2.conv.conv", padding=1, groups=m.shape[1])
@@ -147,11 +191,13 @@ def test_registered_with_published_param_count(name):
     depths, heads, cells = CONFIGS[name]
     assert tuple(len(stage.blocks) for stage in model.stages) == depths
     assert [stage.blocks[0].attn.num_heads for stage in model.stages] == list(heads)
-    assert [stage.blocks[0].attn.stoken_size[0] for stage in model.stages] == list(cells)
+    kinds = [type(stage.blocks[0].attn) for stage in model.stages]
+    assert kinds == [stvit.StokenAttention] * 2 + [stvit.GlobalAttention] * 2
+    assert [stage.blocks[0].attn.stoken_size for stage in model.stages[:2]] == [(c, c) for c in cells[:2]]
 
 
-def test_import_edgeattn_registers_the_family_with_timm():
-    code = "import edgeattn, timm; m = timm.create_model('stvit_s', num_classes=3); print(type(m).__name__)"
+def test_import_edgeattn_backbones_registers_the_family_with_timm():
+    code = "import edgeattn.backbones, timm; m = timm.create_model('stvit_s', num_classes=3); print(type(m).__name__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "STViT"
@@ -161,7 +207,7 @@ def test_specs_describe_every_variant():
     assert [s.name for s in stvit.SPECS] == list(CONFIGS)
     for spec in stvit.SPECS:
         assert (spec.family, spec.source, spec.timm_name) == ("stvit", "native", spec.name)
-        assert spec.ops == ("MultiHeadAttention", "SuperTokenAttention") and spec.stride == 32
+        assert model_ops(spec.name) == ["MultiHeadAttention", "SuperTokenAttention"] and spec.stride == 32
         assert spec.input_size == (3, 224, 224) and spec.crop_pct == 0.875 and spec.pretrained_tag is None
         assert timm.is_model(spec.timm_name)
 
@@ -266,6 +312,79 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+class _ScaledOps(TorchDispatchMode):
+    """Multiplies the output of every edgeattn op call: a broken op."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        return out * 1.5 if func.namespace == "edgeattn" else out
+
+
+def _max_rel(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return float((actual - expected).abs().max() / expected.abs().max())
+
+
+def test_rewrite_swaps_every_attention_and_keeps_the_function():
+    original = seeded_model("stvit_s", depths=(2, 3, 2, 1))
+    rewritten, swaps = rewrite_model(copy.deepcopy(original))
+    assert sorted({line.rpartition("-> ")[2] for line in swaps}) == model_ops("stvit_s")
+    assert sum("StokenAttention -> SuperTokenAttention" in line for line in swaps) == 2 + 3
+    assert sum("GlobalAttention -> MultiHeadAttention" in line for line in swaps) == 2 + 1
+    assert not [m for m in rewritten.modules() if isinstance(m, (stvit.StokenAttention, stvit.GlobalAttention))]
+    assert list(rewritten.state_dict()) == list(original.state_dict())
+    x = image(2, 72, 40)
+    with torch.no_grad():
+        expected, actual = original(x), rewritten(x)
+        with _ScaledOps():
+            broken = rewritten(x)
+    assert _max_rel(actual, expected) <= REWRITE_MAX_REL
+    assert _max_rel(broken, expected) > 100 * REWRITE_MAX_REL, "the attention must be visible in the output"
+
+
+def test_rewrite_shares_the_original_parameters():
+    original = seeded_model("stvit_s", depths=(1, 1, 1, 1))
+    before = {p.data_ptr() for p in original.parameters()}
+    rewritten, _ = rewrite_model(original)
+    assert {p.data_ptr() for p in rewritten.parameters()} <= before
+
+
+@pytest.mark.parametrize(
+    "module, shape",
+    [
+        (lambda: stvit.StokenAttention(12, 3, (4, 3), n_iter=2), (2, 12, 13, 11)),
+        (lambda: stvit.StokenAttention(8, 2, (8, 8)), (1, 8, 7, 7)),
+        (lambda: stvit.GlobalAttention(16, 4), (2, 16, 5, 7)),
+    ],
+    ids=["stoken-13x11-cells4x3-iter2", "stoken-one-padded-cell", "global-5x7"],
+)
+def test_attention_modules_match_their_op_modules_at_odd_sizes(module, shape):
+    torch.manual_seed(SEED)
+    original = module().eval()
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(SEED))
+    rewritten, swaps = rewrite_model(copy.deepcopy(original))
+    assert len(swaps) == 1 and type(rewritten) is not type(original)
+    with torch.no_grad():
+        assert _max_rel(rewritten(x), original(x)) <= REWRITE_MAX_REL
+
+
+@pytest.mark.parametrize("build", [lambda: stvit.StokenAttention(10, 3, (2, 2)), lambda: stvit.GlobalAttention(10, 4),
+                                   lambda: stvit.StokenAttention(8, 2, (2, 2), n_iter=0)],
+                         ids=["stoken-heads", "global-heads", "stoken-n-iter"])
+def test_bad_attention_configuration_is_a_usage_error(build):
+    with pytest.raises(UsageError, match="heads|n_iter"):
+        build()
+
+
+def test_stats_entry_is_fresh_and_close_to_the_paper():
+    """model_stats.json holds what `measure` gives (params, MACs at 224, ops); the paper reports 4.4 GFLOPs."""
+    assert measure(stvit.SPECS[0]) == load_stats()["stvit_s"]
+    assert load_stats()["stvit_s"]["gmacs"] == pytest.approx(4.4, rel=0.05)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
 def test_export_parity_both_flavours():
     """A shallow stvit_s (the full variants go through tests/test_export.py): both attention kinds,
     BatchNorms folded, portable graph on ONNX Runtime and plugin graph on the ReferenceEvaluator."""
@@ -273,6 +392,7 @@ def test_export_parity_both_flavours():
     x = image(1, 64, 96)
     with torch.no_grad():
         ref = model(x).numpy()
+    model, _ = rewrite_model(model)
     atol = model_fp32_atol(float(np.abs(ref).max()))
     portable = export_flavour(model, (x,), "portable")
     assert {n.domain for n in portable.graph.node} <= {"", "ai.onnx"}

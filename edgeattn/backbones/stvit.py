@@ -6,9 +6,9 @@ Official code: https://github.com/hhb072/STViT (models/stvit.py).
 A convolutional stem (four 3x3 conv -> GELU -> BN, stride 4 overall) feeds four stages of blocks
 x = x + DW3x3(x); x = x + ls1 * attn(LN(x)); x = x + ls2 * ConvFFN(BN(x)), with a 3x3 stride-2
 conv + BN between stages and a 1x1 conv (to 1024) + BN + SiLU before the pooled classifier.
-Stages 1-2 use super token attention (cells of 8x8 / 4x4 tokens: sample super tokens, attend over
-them, map back), which calls the edgeattn SuperTokenAttention op; stages 3-4 (cell size 1) attend
-over all tokens with the MultiHeadAttention op and their qkv / proj 1x1 convs outside it.
+Stages 1-2 use super token attention (`StokenAttention`: cells of 8x8 / 4x4 tokens; sample super
+tokens, attend over them, map back); stages 3-4 (cells of one token) attend over all tokens
+(`GlobalAttention`). Both are plain PyTorch, in the official code's order of operations.
 
 Importing this module registers `stvit_s`, `stvit_b`, `stvit_l` with timm. Official checkpoints
 (`layers.0.blocks.0.attn.stoken_refine.qkv`, ...) load through `checkpoint_filter_fn`.
@@ -21,19 +21,20 @@ import re
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from timm.layers import DropPath, LayerNorm2d, LayerScale2d, SelectAdaptivePool2d, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
-from torch import nn
+from torch import Tensor, nn
 
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.errors import EdgeattnError, UsageError
-from edgeattn.ops.multi_head_attention.torch_op import multi_head_attention_op
-from edgeattn.ops.super_token_attention.torch_op import super_token_attention_op
 
-__all__ = ["STViT", "StokenAttention", "checkpoint_filter_fn", "SPECS"]
+__all__ = ["STViT", "StokenAttention", "GlobalAttention", "checkpoint_filter_fn", "SPECS"]
 
 NORM_EPS = 1e-6
+ASSOCIATION_EPS = 1e-12
+"""Added to each super token's association mass before dividing by it (the official value)."""
 
 
 class ResDWC(nn.Module):
@@ -43,7 +44,7 @@ class ResDWC(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return x + self.conv(x)
 
 
@@ -58,25 +59,70 @@ class ConvFFN(nn.Module):
         self.dwconv = ResDWC(hidden_dim)
         self.fc2 = nn.Conv2d(hidden_dim, dim, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         x = self.dwconv(self.drop(self.act(self.fc1(x))))
         return self.drop(self.fc2(x))
 
 
-class StokenAttention(nn.Module):
-    """Super token attention (cells > 1 token) or global multi-head attention (cells of 1 token).
+def _check_heads(dim: int, num_heads: int) -> None:
+    if dim % num_heads:
+        raise UsageError(f"STViT attention width {dim} is not a multiple of {num_heads} heads.",
+                         "Pick num_heads dividing the stage width.")
 
-    qkv / proj are 1x1 convs; their 3C outputs are ordered per head [q, k, v]. With cells larger than
-    one token the whole attention, projections included, is one SuperTokenAttention op call (the
-    projections act on the M super tokens only); with 1x1 cells the projections stay convs around
-    one MultiHeadAttention op call over all H*W tokens, as the official model's direct path does.
+
+def _map_attention(qkv: nn.Conv2d, proj: nn.Conv2d, x: Tensor, num_heads: int, scale: float) -> Tensor:
+    """The official `Attention` on a [B, C, H, W] map: 1x1 qkv (per head [q, k, v] channel blocks),
+    softmax attention between the H*W positions, 1x1 proj."""
+    batch, channels, height, width = x.shape
+    q, k, v = qkv(x).reshape(batch, num_heads, 3 * channels // num_heads, height * width).chunk(3, dim=2)
+    attn = ((k.transpose(-1, -2) @ q) * scale).softmax(dim=-2)  # [B, heads, keys, queries]
+    return proj((v @ attn).reshape(batch, channels, height, width))
+
+
+class GlobalAttention(nn.Module):
+    """Multi-head self-attention over all H*W tokens (STViT stages with 1x1 super-token cells).
+
+    qkv / proj are 1x1 convs; the 3C qkv outputs are ordered per head [q (D), k (D), v (D)]."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        _check_heads(dim, num_heads)
+        self.num_heads = num_heads
+        self.scale = (dim // num_heads) ** -0.5
+        self.qkv = nn.Conv2d(dim, 3 * dim, 1)
+        self.proj = nn.Conv2d(dim, dim, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _map_attention(self.qkv, self.proj, x, self.num_heads, self.scale)
+
+
+def _unfold(maps: Tensor) -> Tensor:
+    """Super-token map [B, C, hh, ww] -> each cell's 3x3 neighbours [B, hh*ww, C, 9] (zeros outside)."""
+    batch, channels = maps.shape[:2]
+    return F.unfold(maps, 3, padding=1).transpose(1, 2).reshape(batch, -1, channels, 9)
+
+
+def _fold(per_cell: Tensor, rows: int, cols: int) -> Tensor:
+    """[N, 9, hh, ww] contributions of each cell to its 3x3 neighbours -> summed per cell [N, 1, hh, ww]."""
+    return F.fold(per_cell.flatten(2), (rows, cols), 3, padding=1)
+
+
+class StokenAttention(nn.Module):
+    """Super token attention (cells of h x w > 1 tokens), as the official `StokenAttention.stoken_forward`.
+
+    Zero-pad the map to whole cells; super tokens start as cell means; n_iter times every token
+    associates with the 9 super tokens around its cell (softmax of C^-0.5 <token, super token>) and
+    the super tokens become association-weighted token means; multi-head self-attention over the
+    super tokens (qkv / proj 1x1 convs, per-head [q, k, v] channels); every token is then the
+    association-weighted sum of its 9 refined super tokens; padding cropped.
     """
 
     def __init__(self, dim: int, num_heads: int, stoken_size: tuple[int, int], n_iter: int = 1):
         super().__init__()
-        if dim % num_heads:
-            raise UsageError(f"STViT attention width {dim} is not a multiple of {num_heads} heads.",
-                             "Pick num_heads dividing the stage width.")
+        _check_heads(dim, num_heads)
+        if n_iter < 1:
+            raise UsageError(f"STViT super token attention got n_iter={n_iter}.",
+                             "Pass n_iter >= 1 (association iterations; the official models use 1).")
         self.num_heads = num_heads
         self.stoken_size = tuple(stoken_size)
         self.n_iter = n_iter
@@ -85,22 +131,25 @@ class StokenAttention(nn.Module):
         self.qkv = nn.Conv2d(dim, 3 * dim, 1)
         self.proj = nn.Conv2d(dim, dim, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stoken_size == (1, 1):
-            return self._global(x)
-        return super_token_attention_op(
-            x, self.qkv.weight.flatten(1), self.qkv.bias, self.proj.weight.flatten(1), self.proj.bias,
-            self.stoken_size[0], self.stoken_size[1], self.n_iter, self.num_heads, self.assoc_scale,
-            self.scale,
-        )
-
-    def _global(self, x: torch.Tensor) -> torch.Tensor:
-        batch, channels, height, width = x.shape
-        head_dim = channels // self.num_heads
-        qkv = self.qkv(x).reshape(batch, self.num_heads, 3, head_dim, height * width)
-        q, k, v = qkv.transpose(-1, -2).unbind(2)
-        out = multi_head_attention_op(q, k, v, self.scale)
-        return self.proj(out.transpose(-1, -2).reshape(batch, channels, height, width))
+    def forward(self, x: Tensor) -> Tensor:
+        batch, channels, height0, width0 = x.shape
+        h, w = self.stoken_size
+        x = F.pad(x, (0, -width0 % w, 0, -height0 % h))
+        height, width = x.shape[-2:]
+        rows, cols = height // h, width // w
+        pixels = x.reshape(batch, channels, rows, h, cols, w).permute(0, 2, 4, 3, 5, 1)
+        pixels = pixels.reshape(batch, rows * cols, h * w, channels)  # [B, M, T, C]
+        stokens = F.adaptive_avg_pool2d(x, (rows, cols))  # [B, C, hh, ww]
+        for _ in range(self.n_iter):
+            affinity = (pixels @ _unfold(stokens) * self.assoc_scale).softmax(-1)  # [B, M, T, 9]
+            mass = _fold(affinity.sum(2).transpose(1, 2).reshape(batch, 9, rows, cols), rows, cols)
+            weighted = (pixels.transpose(-1, -2) @ affinity).permute(0, 2, 3, 1)  # [B, C, 9, M]
+            weighted = _fold(weighted.reshape(batch * channels, 9, rows, cols), rows, cols)
+            stokens = weighted.reshape(batch, channels, rows, cols) / (mass + ASSOCIATION_EPS)
+        stokens = _map_attention(self.qkv, self.proj, stokens, self.num_heads, self.scale)
+        pixels = _unfold(stokens) @ affinity.transpose(-1, -2)  # [B, M, C, T]
+        pixels = pixels.reshape(batch, rows, cols, channels, h, w).permute(0, 3, 1, 4, 2, 5)
+        return pixels.reshape(batch, channels, height, width)[:, :, :height0, :width0]
 
 
 class StokenBlock(nn.Module):
@@ -112,7 +161,9 @@ class StokenBlock(nn.Module):
         super().__init__()
         self.pos_embed = ResDWC(dim)
         self.norm1 = LayerNorm2d(dim, eps=NORM_EPS)
-        self.attn = StokenAttention(dim, num_heads, stoken_size, n_iter)
+        cells = tuple(stoken_size)
+        self.attn = (StokenAttention(dim, num_heads, cells, n_iter) if max(cells) > 1
+                     else GlobalAttention(dim, num_heads))
         self.ls1 = LayerScale2d(dim, layer_scale_init) if layer_scale_init else nn.Identity()
         self.drop_path1 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
         self.norm2 = nn.BatchNorm2d(dim)
@@ -120,7 +171,7 @@ class StokenBlock(nn.Module):
         self.ls2 = LayerScale2d(dim, layer_scale_init) if layer_scale_init else nn.Identity()
         self.drop_path2 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         x = self.pos_embed(x)
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
@@ -147,7 +198,7 @@ class ConvNorm(nn.Module):
         self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, padding=kernel_size // 2)
         self.norm = nn.BatchNorm2d(out_chs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return self.norm(self.conv(x))
 
     @torch.no_grad()
@@ -186,7 +237,7 @@ class StokenStage(nn.Module):
             for i in range(depth)
         ])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return self.blocks(self.downsample(x))
 
 
@@ -249,13 +300,13 @@ class STViT(nn.Module):
 
     def forward_intermediates(
         self,
-        x: torch.Tensor,
+        x: Tensor,
         indices: int | list[int] | None = None,
         norm: bool = False,
         stop_early: bool = False,
         output_fmt: str = "NCHW",
         intermediates_only: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
         """Stage outputs at `indices` (timm's feature-extraction API); the final map as forward_features."""
         if output_fmt != "NCHW":
             raise UsageError(f"STViT intermediates have no {output_fmt!r} format.", "Pass output_fmt='NCHW'.")
@@ -283,16 +334,16 @@ class STViT(nn.Module):
             self.reset_classifier(0, "")
         return take_indices
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
         """[B, 3, H, W] -> [B, 1024, H/32, W/32] (after the 1x1 head projection, BN and SiLU)."""
         return self.head_act(self.head_proj(self.stages(self.stem(x))))
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Global pool (average by default) -> dropout -> linear classifier (pre_logits stops before it)."""
         x = self.head_drop(self.pool(x))
         return x if pre_logits else self.head(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
 
 
@@ -323,7 +374,7 @@ _CONSTANT_KERNELS = re.compile(r"\.attn\.(un)?fold\.weights$")
 """The official Unfold/Fold modules keep fixed identity kernels as (frozen) parameters: dropped."""
 
 
-def _check_identity_kernel(key: str, value: torch.Tensor) -> None:
+def _check_identity_kernel(key: str, value: Tensor) -> None:
     taps = value.shape[0]
     side = math.isqrt(taps)
     expected = torch.eye(taps).reshape(taps, 1, side, side)
@@ -338,7 +389,7 @@ def _rename(key: str) -> str:
     return key
 
 
-def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """Map official hhb072/STViT keys to this module's key names.
 
     Accepts a bare state dict or one wrapped under "model"/"state_dict" (the official main.py saves
@@ -428,7 +479,6 @@ _FACTS = dict(
     family="stvit",
     source="native",
     stride=32,
-    ops=("MultiHeadAttention", "SuperTokenAttention"),
     fp32_sensitive=("LayerNorm before each attention", "association softmax and its normalising division"),
     pretrained_tag=None,
     test_resolution=64,

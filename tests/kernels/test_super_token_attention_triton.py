@@ -14,7 +14,7 @@ from kernel_helpers import DTYPE_IDS, DTYPES, assert_matches, generator, poisone
 
 from edgeattn.ops.super_token_attention import int8_reference
 from edgeattn.ops.super_token_attention import triton as sta_triton
-from edgeattn.ops.super_token_attention.layout import Grid
+from edgeattn.ops.super_token_attention.layout import StokenGrid
 from edgeattn.ops.super_token_attention.reference import sample_super_tokens, super_token_attention
 
 SHAPES = {  # (B, C, H, W, cell_h, cell_w, n_iter, heads)
@@ -61,7 +61,7 @@ def test_stages_match_the_reference_pieces():
     for tensor in work.values():
         tensor.fill_(float("nan"))
     sta_triton._sample(x, grid, n_iter, assoc_scale, work)
-    stokens, assoc = sample_super_tokens(x, Grid(13, 11, cell_h, cell_w), n_iter, assoc_scale)
+    stokens, assoc = sample_super_tokens(x, StokenGrid(13, 11, cell_h, cell_w), n_iter, assoc_scale)
     torch.testing.assert_close(work["stokens"], stokens, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(work["assoc"].view(assoc.shape), assoc, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(work["assoc"].sum(-1), torch.ones(work["assoc"].shape[:2]))
@@ -75,7 +75,7 @@ def test_workspace_elements_counts_every_buffer():
 
 def _qk_scales(x, weights, attributes):
     cell_h, cell_w, n_iter, heads, assoc_scale, _ = attributes
-    grid = Grid(x.shape[2], x.shape[3], cell_h, cell_w)
+    grid = StokenGrid(x.shape[2], x.shape[3], cell_h, cell_w)
     stokens, _ = sample_super_tokens(x, grid, n_iter, assoc_scale)
     qkv = torch.nn.functional.linear(stokens, weights[0], weights[1]).reshape(*stokens.shape[:2], heads, 3, -1)
     return [qkv[..., p, :].abs().amax(dim=(0, 1, 3)) / 127 for p in range(3)]
@@ -158,15 +158,3 @@ def test_every_stage_compiles_for_gpu(arch):
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.count("compiled") == 16
 
-
-def test_use_backend_dispatches_the_custom_op_to_the_kernels(monkeypatch):
-    from edgeattn.ops import backends
-    from edgeattn.ops.super_token_attention.torch_op import super_token_attention_op
-
-    x, weights, attributes = _inputs(SHAPES["odd-13x11-cells4x3-iter2-batch2"])
-    launcher, calls = sta_triton.super_token_attention, []
-    monkeypatch.setattr(sta_triton, "super_token_attention", lambda *a, **k: calls.append(1) or launcher(*a, **k))
-    with backends.use_backend("triton", fallback=False):
-        out = super_token_attention_op(x, *weights, *attributes)
-    assert calls == [1]
-    assert_matches(out, super_token_attention(x, *weights, *attributes), torch.float32)

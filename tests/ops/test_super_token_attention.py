@@ -1,5 +1,5 @@
 """SuperTokenAttention: reference vs a loop-by-loop oracle, portable ONNX (ORT), plugin ONNX
-(ReferenceEvaluator), the torch custom op and the INT8 reference."""
+(ReferenceEvaluator), the torch custom op, the INT8 reference, and the OpDef's cost, cases and capture."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from onnx.reference import ReferenceEvaluator
 from ops_harness import (
     FLAVOURS,
     FUZZ,
@@ -25,12 +26,15 @@ from ops_harness import (
     spec_cases,
 )
 from torch.export import Dim
+from torch.utils.flop_counter import FlopCounterMode
 
 from edgeattn.errors import UsageError
 from edgeattn.ops import get_op
+from edgeattn.ops.cases import make_case
+from edgeattn.ops.cost import SOFTMAX_FLOPS
 from edgeattn.ops.super_token_attention import int8_reference
-from edgeattn.ops.super_token_attention.layout import Grid
-from edgeattn.ops.super_token_attention.reference import sample_super_tokens
+from edgeattn.ops.super_token_attention.layout import StokenGrid
+from edgeattn.ops.super_token_attention.reference import merge_heads, sample_super_tokens, upsample
 from edgeattn.tolerances import OP_FP16_ATOL, OP_FP32_ATOL
 
 OP = get_op("SuperTokenAttention")
@@ -104,7 +108,7 @@ def naive_super_token_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias,
                                 count_padding=True):
     """The paper's three steps written as explicit loops over tokens and super tokens (float64)."""
     batch, channels, height0, width0 = x.shape
-    grid = Grid(height0, width0, stoken_height, stoken_width)
+    grid = StokenGrid(height0, width0, stoken_height, stoken_width)
     height, width = grid.padded
     padded = torch.zeros(batch, channels, height, width, dtype=torch.float64)
     padded[:, :, :height0, :width0] = x.double()
@@ -274,7 +278,7 @@ def test_portable_runs_any_batch(dynamic_batch_portable, batch):
 
 def qk_amax_scales(inputs, attributes):
     """Per-head max-abs scales (amax / 127) of the super-token q and k, from the reference's pieces."""
-    grid = Grid(*inputs["x"].shape[2:], attributes["stoken_height"], attributes["stoken_width"])
+    grid = StokenGrid(*inputs["x"].shape[2:], attributes["stoken_height"], attributes["stoken_width"])
     stokens, _ = sample_super_tokens(inputs["x"], grid, attributes["n_iter"], attributes["assoc_scale"])
     qkv = torch.nn.functional.linear(stokens, inputs["qkv_weight"], inputs["qkv_bias"])
     heads = attributes["num_heads"]
@@ -300,3 +304,79 @@ def test_int8_quantize_heads_rounds_half_up_and_saturates():
     codes = int8_reference.quantize_heads(x, torch.ones(1))
     assert codes.dtype == torch.int8
     assert codes.flatten().tolist() == [-127, -2, 0, 0, 1, 2, 127]
+
+
+@pytest.mark.parametrize("case_id", ["c12-13x11-cells4x3-iter2-heads3-batch2", *SPEC_CASES])
+def test_cost_counts_the_reference_matmuls_plus_the_softmaxes(case_id):
+    """OpDef.cost against torch's FLOP counter on the reference (which counts matmuls only): the model
+    adds the 9-way association softmax per token and iteration and the super-token attention softmax."""
+    shapes, attributes = ALL_CASES[case_id]
+    inputs = sta_inputs(shapes)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        OP.reference(**inputs, **attributes)
+    grid = StokenGrid(*shapes["x"][2:], attributes["stoken_height"], attributes["stoken_width"])
+    batch, tokens = shapes["x"][0], grid.cells * grid.tokens_per_cell
+    softmaxes = SOFTMAX_FLOPS * batch * (attributes["n_iter"] * tokens * 9 + attributes["num_heads"] * grid.cells**2)
+    cost = OP.cost({name: tuple(shape) for name, shape in shapes.items()}, attributes)
+    assert cost.flops == counter.get_total_flops() + softmaxes
+    assert cost.output_elements == math.prod(shapes["x"])
+    assert cost.input_elements == sum(math.prod(shape) for shape in shapes.values())
+
+
+def test_make_case_gives_a_batched_call_with_o1_outputs():
+    case = OP.spec.test_cases[1]
+    oc = make_case(OP, case, batch=2)
+    x, qkv_weight = oc.inputs[:2]
+    assert tuple(x.shape) == (2, *case.shapes["x"][1:]) and tuple(qkv_weight.shape) == tuple(case.shapes["qkv_weight"])
+    out = OP.reference(*oc.inputs, **oc.attrs)
+    assert 0.05 < float(out.std()) < 5
+    assert oc.flops == OP.cost({"x": tuple(x.shape), **{n: tuple(s) for n, s in case.shapes.items() if n != "x"}},
+                               dict(case.attributes)).flops
+
+
+def test_capture_is_the_super_token_attention_of_the_call():
+    """capture's q, k, v, p, o are the op's own intermediate tensors: o through proj and the upsampling
+    gives the op's output, and p's rows are probabilities."""
+    shapes, attributes = ODD_CASES["c12-13x11-cells4x3-iter2-heads3-batch2"]
+    inputs = sta_inputs(shapes)
+    stats = OP.capture(*inputs.values(), *attributes.values())
+    grid = StokenGrid(13, 11, 4, 3)
+    assert stats["q"].shape == stats["o"].shape == (2, 3, grid.cells, 4)
+    assert stats["p"].shape == (2, 3, grid.cells, grid.cells)
+    torch.testing.assert_close(stats["p"].sum(-1), torch.ones(2, 3, grid.cells))
+    _, assoc = sample_super_tokens(inputs["x"], grid, attributes["n_iter"], attributes["assoc_scale"])
+    refined = merge_heads(stats["o"], inputs["proj_weight"], inputs["proj_bias"])
+    out = upsample(refined, assoc, grid, inputs["x"].shape)
+    torch.testing.assert_close(out, OP.reference(**inputs, **attributes), atol=1e-6, rtol=1e-6)
+
+
+def _one_node_graph(inputs, attributes):
+    """A graph of one SuperTokenAttention node with `attributes`, run by the ReferenceEvaluator."""
+    values = [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, list(t.shape)) for n, t in inputs.items()]
+    node = onnx.helper.make_node(OP.name, list(inputs), ["out"], domain="edgeattn", **attributes)
+    graph = onnx.helper.make_graph([node], "sta", values,
+                                   [onnx.helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, None)])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18),
+                                                         onnx.helper.make_opsetid("edgeattn", 1)])
+    return ReferenceEvaluator(model, new_ops=[OP.evaluator]).run(None, {n: t.numpy() for n, t in inputs.items()})[0]
+
+
+def test_int8_plugin_node_runs_the_int8_reference():
+    """With per-head scale attributes (INT8 plugin graphs) the evaluator computes the INT8 kernels' maths."""
+    shapes, attributes = sta_case(1, 64, 13, 11, 4, 3, heads=2)
+    inputs = sta_inputs(shapes)
+    q_scale, k_scale = qk_amax_scales(inputs, attributes)
+    scaled = _one_node_graph(inputs, {**attributes, "int8_q_scales": q_scale.tolist(),
+                                      "int8_k_scales": k_scale.tolist()})
+    plain = _one_node_graph(inputs, attributes)
+    expected = int8_reference.super_token_attention_int8(**inputs, **attributes, q_scale=q_scale, k_scale=k_scale)
+    np.testing.assert_allclose(scaled, expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(plain, reference(OP, inputs, attributes), atol=1e-6)
+    assert np.abs(scaled - plain).max() > 1e-5
+
+
+def test_the_op_replaces_the_stvit_super_token_module():
+    (swap,) = OP.swaps
+    assert swap.source_class().__name__ == "StokenAttention"
+    assert OP.int8.quantized_inputs == 0 and OP.int8.head_scales

@@ -26,6 +26,7 @@ OP_DEF = OpDef(
         ModuleSwap("timm.models.lowformer:ConvAttention", "edgeattn.ops.multi_head_attention.modules:EdgeConvAttention"),
         ModuleSwap("timm.models.efficientvit_msra:CascadedGroupAttention", "edgeattn.ops.multi_head_attention.modules:EdgeCascadedGroupAttention"),
         ModuleSwap("edgeattn.backbones.dsvt:RegionAttention", "edgeattn.ops.multi_head_attention.modules:EdgeRegionAttention"),
+        ModuleSwap("edgeattn.backbones.stvit:GlobalAttention", "edgeattn.ops.multi_head_attention.modules:EdgeGlobalAttention"),
     ),
     capture=capture,
     benchmark_variants=_benchmark.variants,

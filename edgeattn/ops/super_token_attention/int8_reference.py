@@ -3,20 +3,25 @@
 Only the attention over the M super tokens is quantized, as the Triton INT8 path does it: q and k
 (and v when v_scale/p_scale are given) are rounded per head inside the op with
 clamp(floor(x / scale[h] + 0.5), -127, 127); Q.K^T then runs int8 x int8 -> int32 and P.V as in
-MultiHeadAttention's INT8 reference. Sampling, the association softmax, the fold's division and the
-upsampling stay fp32 (see README.md, "INT8").
+the shared INT8 softmax attention (`edgeattn.ops.softmax_attention`). Sampling, the association
+softmax, the fold's division and the upsampling stay fp32 (see README.md, "INT8").
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from edgeattn.ops.fake_quant import INT8_MAX
-from edgeattn.ops.multi_head_attention.int8_reference import multi_head_attention_int8
-from edgeattn.ops.super_token_attention.layout import Grid
-from edgeattn.ops.super_token_attention.reference import check_inputs, sample_super_tokens, upsample
+from edgeattn.ops.softmax_attention import softmax_attention_int8
+from edgeattn.ops.super_token_attention.layout import StokenGrid
+from edgeattn.ops.super_token_attention.reference import (
+    check_inputs,
+    merge_heads,
+    sample_super_tokens,
+    split_heads,
+    upsample,
+)
 
 
 def quantize_heads(x: Tensor, scale: Tensor) -> Tensor:
@@ -27,18 +32,16 @@ def quantize_heads(x: Tensor, scale: Tensor) -> Tensor:
 
 def _refine_int8(stokens: Tensor, weights: tuple[Tensor, ...], num_heads: int, attn_scale: float,
                  scales: tuple[Tensor | None, ...]) -> Tensor:
-    qkv_weight, qkv_bias, proj_weight, proj_bias = (w.float() for w in weights)
+    qkv_weight, qkv_bias, proj_weight, proj_bias = weights
     q_scale, k_scale, v_scale, p_scale = scales
-    batch, cells, channels = stokens.shape
-    qkv = F.linear(stokens, qkv_weight, qkv_bias)
-    q, k, v = qkv.reshape(batch, cells, num_heads, 3, channels // num_heads).permute(3, 0, 2, 1, 4)
+    q, k, v = split_heads(stokens, qkv_weight, qkv_bias, num_heads)
     if v_scale is not None:
         v = quantize_heads(v, v_scale)
-    out = multi_head_attention_int8(
+    out = softmax_attention_int8(
         quantize_heads(q, q_scale), quantize_heads(k, k_scale), v, attn_scale, q_scale, k_scale,
         v_scale, p_scale,
     )
-    return F.linear(out.transpose(1, 2).reshape(batch, cells, channels), proj_weight, proj_bias)
+    return merge_heads(out, proj_weight, proj_bias)
 
 
 def super_token_attention_int8(
@@ -62,7 +65,7 @@ def super_token_attention_int8(
     with v_scale and p_scale also int8 P.V. Float x and weights; result in x's dtype."""
     check_inputs(x, qkv_weight, qkv_bias, proj_weight, proj_bias, stoken_height, stoken_width,
                  n_iter, num_heads)
-    grid = Grid(x.shape[2], x.shape[3], stoken_height, stoken_width)
+    grid = StokenGrid(x.shape[2], x.shape[3], stoken_height, stoken_width)
     stokens, assoc = sample_super_tokens(x, grid, n_iter, assoc_scale)
     weights = (qkv_weight, qkv_bias, proj_weight, proj_bias)
     scales = (q_scale, k_scale, v_scale, p_scale)

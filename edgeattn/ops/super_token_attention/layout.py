@@ -18,7 +18,7 @@ EPS = 1e-12
 
 
 @dataclass(frozen=True)
-class Grid:
+class StokenGrid:
     """Token map [height, width] in cells of [cell_h, cell_w] tokens."""
 
     height: int

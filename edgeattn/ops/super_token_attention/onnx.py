@@ -20,7 +20,7 @@ from edgeattn.ops._onnx_common import (
     static_dim,
     to_float,
 )
-from edgeattn.ops.super_token_attention.layout import EPS, NEIGHBOURS, Grid
+from edgeattn.ops.super_token_attention.layout import EPS, NEIGHBOURS, StokenGrid
 
 OP_TYPE = "SuperTokenAttention"
 
@@ -58,7 +58,7 @@ def _ints(values: list[int]):
     return op.Constant(value_ints=values)
 
 
-def _cell_tokens(x, grid: Grid, channels: int):
+def _cell_tokens(x, grid: StokenGrid, channels: int):
     """[B, C, H0, W0] -> zero-padded tokens per cell [B, M, T, C]."""
     height, width = grid.padded
     pads = [0, 0, 0, 0, 0, 0, height - grid.height, width - grid.width]
@@ -75,19 +75,19 @@ def _gather_rows(rows, table: list[int], width: int, cells: int):
     return op.Reshape(gathered, _ints([-1, cells, NEIGHBOURS, width]))
 
 
-def _neighbours(stokens, grid: Grid, channels: int):
+def _neighbours(stokens, grid: StokenGrid, channels: int):
     """Super tokens [B, M, C] -> each cell's 3x3 neighbours [B, M, 9, C], zeros outside the grid."""
     return _gather_rows(stokens, grid.neighbour_table(), channels, grid.cells)
 
 
-def _fold(per_cell, grid: Grid, width: int):
+def _fold(per_cell, grid: StokenGrid, width: int):
     """[B, M, 9, K] contributions of each cell to its neighbours -> per super token [B, M, K]."""
     flat = op.Reshape(per_cell, _ints([-1, grid.cells * NEIGHBOURS, width]))
     incoming = _gather_rows(flat, grid.fold_table(), width, grid.cells)
     return op.ReduceSum(incoming, _ints([2]), keepdims=0)
 
 
-def _iterate(tokens, grid: Grid, channels: int, n_iter: int, assoc_scale: float):
+def _iterate(tokens, grid: StokenGrid, channels: int, n_iter: int, assoc_scale: float):
     """Cell means, then n_iter (association, sampling) rounds; returns (super tokens, last A)."""
     stokens = op.ReduceMean(tokens, _ints([2]), keepdims=0)
     for _ in range(n_iter):
@@ -113,7 +113,7 @@ def _refine(stokens, qkv_weight, qkv_bias, proj_weight, proj_bias, cells: int, c
     return op.Add(op.MatMul(out, op.Transpose(to_float(proj_weight), perm=[1, 0])), to_float(proj_bias))
 
 
-def _upsample(stokens, assoc, grid: Grid, channels: int):
+def _upsample(stokens, assoc, grid: StokenGrid, channels: int):
     """[B, M, C] super tokens through A [B, M, T, 9] -> [B, C, H0, W0] (padding cropped)."""
     tokens = op.MatMul(assoc, _neighbours(stokens, grid, channels))
     tokens = op.Reshape(tokens, _ints([-1, grid.rows, grid.cols, grid.cell_h, grid.cell_w, channels]))
@@ -128,7 +128,7 @@ def portable(x, qkv_weight, qkv_bias, proj_weight, proj_bias, stoken_height: int
              n_iter: int, num_heads: int, assoc_scale: float, attn_scale: float):
     """Standard ONNX ops only, fp32 inside; C, H and W static, the batch may be dynamic."""
     channels = static_dim(x, 1, OP_TYPE)
-    grid = Grid(static_dim(x, 2, OP_TYPE), static_dim(x, 3, OP_TYPE), stoken_height, stoken_width)
+    grid = StokenGrid(static_dim(x, 2, OP_TYPE), static_dim(x, 3, OP_TYPE), stoken_height, stoken_width)
     tokens = _cell_tokens(to_float(x), grid, channels)
     stokens, assoc = _iterate(tokens, grid, channels, n_iter, assoc_scale)
     stokens = _refine(stokens, qkv_weight, qkv_bias, proj_weight, proj_bias, grid.cells, channels,

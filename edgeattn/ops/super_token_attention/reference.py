@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from edgeattn.errors import UsageError
-from edgeattn.ops.multi_head_attention.reference import multi_head_attention
-from edgeattn.ops.super_token_attention.layout import EPS, NEIGHBOURS, Grid
+from edgeattn.ops.softmax_attention import softmax_attention
+from edgeattn.ops.super_token_attention.layout import EPS, NEIGHBOURS, StokenGrid
 
 
 def check_inputs(
@@ -43,7 +43,7 @@ def check_inputs(
         )
 
 
-def cell_tokens(x: Tensor, grid: Grid) -> Tensor:
+def cell_tokens(x: Tensor, grid: StokenGrid) -> Tensor:
     """[B, C, H0, W0] -> zero-padded tokens grouped by cell [B, M, T, C]."""
     batch, channels = x.shape[:2]
     height, width = grid.padded
@@ -52,7 +52,7 @@ def cell_tokens(x: Tensor, grid: Grid) -> Tensor:
     return x.permute(0, 2, 4, 3, 5, 1).reshape(batch, grid.cells, grid.tokens_per_cell, channels)
 
 
-def neighbours(stokens: Tensor, grid: Grid) -> Tensor:
+def neighbours(stokens: Tensor, grid: StokenGrid) -> Tensor:
     """Super tokens [B, M, C] -> each cell's 3x3 neighbours [B, M, 9, C] (zeros outside the grid)."""
     batch, _, channels = stokens.shape
     maps = stokens.transpose(1, 2).reshape(batch, channels, grid.rows, grid.cols)
@@ -60,14 +60,14 @@ def neighbours(stokens: Tensor, grid: Grid) -> Tensor:
     return unfolded.reshape(batch, channels, NEIGHBOURS, grid.cells).permute(0, 3, 2, 1)
 
 
-def associate(tokens: Tensor, stokens: Tensor, grid: Grid, assoc_scale: float) -> Tensor:
+def associate(tokens: Tensor, stokens: Tensor, grid: StokenGrid, assoc_scale: float) -> Tensor:
     """Association A [B, M, T, 9]: softmax over each token's 9 neighbouring super tokens of
     assoc_scale * <token, super token>; a neighbour outside the grid is a zero vector (logit 0)."""
     logits = torch.matmul(tokens, neighbours(stokens, grid).transpose(-1, -2)) * assoc_scale
     return logits.softmax(dim=-1)
 
 
-def _fold(per_cell: Tensor, grid: Grid) -> Tensor:
+def _fold(per_cell: Tensor, grid: StokenGrid) -> Tensor:
     """[B, M, 9, K] contributions of each cell to its neighbours -> summed per super token [B, M, K]."""
     batch, _, _, width = per_cell.shape
     cols = per_cell.permute(0, 3, 2, 1).reshape(batch, width * NEIGHBOURS, grid.cells)
@@ -75,14 +75,15 @@ def _fold(per_cell: Tensor, grid: Grid) -> Tensor:
     return folded.reshape(batch, width, grid.cells).transpose(1, 2)
 
 
-def sample(tokens: Tensor, assoc: Tensor, grid: Grid) -> Tensor:
+def sample(tokens: Tensor, assoc: Tensor, grid: StokenGrid) -> Tensor:
     """Super tokens [B, M, C]: association-weighted mean of the tokens of their 3x3 cells."""
     weighted = _fold(torch.matmul(assoc.transpose(-1, -2), tokens), grid)
     mass = _fold(assoc.sum(dim=2).unsqueeze(-1), grid)
     return weighted / (mass + EPS)
 
 
-def sample_super_tokens(x: Tensor, grid: Grid, n_iter: int, assoc_scale: float) -> tuple[Tensor, Tensor]:
+def sample_super_tokens(x: Tensor, grid: StokenGrid, n_iter: int,
+                        assoc_scale: float) -> tuple[Tensor, Tensor]:
     """Super tokens [B, M, C] after n_iter (association, sampling) rounds from the cell means,
     and the last association A [B, M, T, 9]."""
     tokens = cell_tokens(x.float(), grid)
@@ -93,24 +94,31 @@ def sample_super_tokens(x: Tensor, grid: Grid, n_iter: int, assoc_scale: float) 
     return stokens, assoc
 
 
+def split_heads(stokens: Tensor, qkv_weight: Tensor, qkv_bias: Tensor, num_heads: int) -> Tensor:
+    """q, k, v [3, B, heads, M, D] of the super tokens [B, M, C] through the qkv layer, whose 3C outputs are
+    ordered per head: [q (D), k (D), v (D)] for head 0, then head 1..."""
+    batch, cells, channels = stokens.shape
+    qkv = F.linear(stokens.float(), qkv_weight.float(), qkv_bias.float())
+    return qkv.reshape(batch, cells, num_heads, 3, channels // num_heads).permute(3, 0, 2, 1, 4)
+
+
+def merge_heads(heads: Tensor, proj_weight: Tensor, proj_bias: Tensor) -> Tensor:
+    """Attention output [B, heads, M, D] -> the proj layer's output [B, M, C]."""
+    batch, num_heads, cells, head_dim = heads.shape
+    merged = heads.transpose(1, 2).reshape(batch, cells, num_heads * head_dim)
+    return F.linear(merged, proj_weight.float(), proj_bias.float())
+
+
 def refine(
     stokens: Tensor, qkv_weight: Tensor, qkv_bias: Tensor, proj_weight: Tensor, proj_bias: Tensor,
     num_heads: int, attn_scale: float,
 ) -> Tensor:
-    """Multi-head self-attention over the super tokens [B, M, C] (STViT's `stoken_refine`).
-
-    The qkv projection's 3C outputs are ordered per head: [q (D), k (D), v (D)] for head 0, then head 1...
-    """
-    batch, cells, channels = stokens.shape
-    head_dim = channels // num_heads
-    qkv = F.linear(stokens, qkv_weight.float(), qkv_bias.float())
-    qkv = qkv.reshape(batch, cells, num_heads, 3, head_dim).permute(3, 0, 2, 1, 4)
-    out = multi_head_attention(qkv[0], qkv[1], qkv[2], attn_scale)  # [B, heads, M, D]
-    out = out.transpose(1, 2).reshape(batch, cells, channels)
-    return F.linear(out, proj_weight.float(), proj_bias.float())
+    """Multi-head self-attention over the super tokens [B, M, C] (STViT's `stoken_refine`)."""
+    q, k, v = split_heads(stokens, qkv_weight, qkv_bias, num_heads)
+    return merge_heads(softmax_attention(q, k, v, attn_scale), proj_weight, proj_bias)
 
 
-def upsample(stokens: Tensor, assoc: Tensor, grid: Grid, out_shape: torch.Size) -> Tensor:
+def upsample(stokens: Tensor, assoc: Tensor, grid: StokenGrid, out_shape: torch.Size) -> Tensor:
     """Tokens from super tokens through the association: [B, M, C] -> [B, C, H0, W0]."""
     batch, channels = out_shape[:2]
     tokens = torch.matmul(assoc, neighbours(stokens, grid))  # [B, M, T, C]
@@ -145,7 +153,7 @@ def super_token_attention(
     """
     check_inputs(x, qkv_weight, qkv_bias, proj_weight, proj_bias, stoken_height, stoken_width,
                  n_iter, num_heads)
-    grid = Grid(x.shape[2], x.shape[3], stoken_height, stoken_width)
+    grid = StokenGrid(x.shape[2], x.shape[3], stoken_height, stoken_width)
     stokens, assoc = sample_super_tokens(x, grid, n_iter, assoc_scale)
     stokens = refine(stokens, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads, attn_scale)
     return upsample(stokens, assoc, grid, x.shape).to(x.dtype)

@@ -32,30 +32,30 @@ from edgeattn.kernels.runtime import (
     verdict,
 )
 from edgeattn.ops.super_token_attention import triton_kernels as kernels
-from edgeattn.ops.super_token_attention.layout import EPS, NEIGHBOURS, Grid
+from edgeattn.ops.super_token_attention.layout import EPS, NEIGHBOURS, StokenGrid
 
 BLOCK_C = 64
 """Channels per program (cell kernels) and per tl.dot step of the linear layers."""
 
 
-def grid_of(x: Tensor, stoken_height: int, stoken_width: int) -> Grid:
+def grid_of(x: Tensor, stoken_height: int, stoken_width: int) -> StokenGrid:
     """The super-token grid of x [B, C, H, W]."""
-    return Grid(int(x.shape[2]), int(x.shape[3]), int(stoken_height), int(stoken_width))
+    return StokenGrid(int(x.shape[2]), int(x.shape[3]), int(stoken_height), int(stoken_width))
 
 
 def workspace_elements(x_shape: tuple[int, ...], stoken_height: int, stoken_width: int) -> int:
     """fp32 workspace elements of one call: S, qkv, O, A, partial sums and masses."""
     batch, channels, height, width = x_shape
-    grid = Grid(height, width, stoken_height, stoken_width)
+    grid = StokenGrid(height, width, stoken_height, stoken_width)
     rows = batch * grid.cells
     return rows * (channels * (1 + 3 + 1 + NEIGHBOURS) + NEIGHBOURS * (grid.tokens_per_cell + 1))
 
 
-def _cell_blocks(grid: Grid) -> dict[str, int]:
+def _cell_blocks(grid: StokenGrid) -> dict[str, int]:
     return {"CELL_H": grid.cell_h, "CELL_W": grid.cell_w, "BLOCK_T": block(grid.tokens_per_cell, 16)}
 
 
-def pool(x: Tensor, grid: Grid, stokens: Tensor) -> Tensor:
+def pool(x: Tensor, grid: StokenGrid, stokens: Tensor) -> Tensor:
     """stokens [B, M, C] = cell means of x."""
     batch, channels = x.shape[:2]
     kernels.stoken_pool_kernel[(batch * grid.cells, triton.cdiv(channels, BLOCK_C))](
@@ -65,7 +65,7 @@ def pool(x: Tensor, grid: Grid, stokens: Tensor) -> Tensor:
     return stokens
 
 
-def associate(x: Tensor, stokens: Tensor, grid: Grid, assoc_scale: float, assoc: Tensor,
+def associate(x: Tensor, stokens: Tensor, grid: StokenGrid, assoc_scale: float, assoc: Tensor,
               part: Tensor, mass: Tensor) -> Tensor:
     """assoc [B, M, T, 9], part [B, M, 9, C], mass [B, M, 9] from x and the super tokens."""
     batch, channels = x.shape[:2]
@@ -76,7 +76,7 @@ def associate(x: Tensor, stokens: Tensor, grid: Grid, assoc_scale: float, assoc:
     return assoc
 
 
-def fold(part: Tensor, mass: Tensor, grid: Grid, stokens: Tensor) -> Tensor:
+def fold(part: Tensor, mass: Tensor, grid: StokenGrid, stokens: Tensor) -> Tensor:
     """stokens [B, M, C] = association-weighted token means from the per-cell partial sums."""
     rows, channels = stokens.shape[0] * grid.cells, stokens.shape[2]
     kernels.stoken_fold_kernel[(rows, triton.cdiv(channels, BLOCK_C))](
@@ -106,7 +106,7 @@ def quantize(qkv: Tensor, scales: Tensor, heads: int, codes: Tensor) -> Tensor:
     return codes
 
 
-def upsample(stokens: Tensor, assoc: Tensor, grid: Grid, out: Tensor) -> Tensor:
+def upsample(stokens: Tensor, assoc: Tensor, grid: StokenGrid, out: Tensor) -> Tensor:
     """out [B, C, H, W] = tokens from the refined super tokens through the association."""
     batch, channels = out.shape[:2]
     kernels.stoken_upsample_kernel[(batch * grid.cells, triton.cdiv(channels, BLOCK_C))](
@@ -152,7 +152,7 @@ def can_run(x: Tensor, qkv_weight: Tensor, qkv_bias: Tensor, proj_weight: Tensor
     )
 
 
-def _workspace(x: Tensor, grid: Grid) -> dict[str, Tensor]:
+def _workspace(x: Tensor, grid: StokenGrid) -> dict[str, Tensor]:
     batch, channels = x.shape[:2]
     rows = batch * grid.cells
 
@@ -165,7 +165,7 @@ def _workspace(x: Tensor, grid: Grid) -> dict[str, Tensor]:
             "mass": empty(rows, NEIGHBOURS)}
 
 
-def _sample(x: Tensor, grid: Grid, n_iter: int, assoc_scale: float, work: dict[str, Tensor]) -> None:
+def _sample(x: Tensor, grid: StokenGrid, n_iter: int, assoc_scale: float, work: dict[str, Tensor]) -> None:
     """Fill work["stokens"] with the sampled super tokens and work["assoc"] with the last A."""
     pool(x, grid, work["stokens"])
     for _ in range(int(n_iter)):
