@@ -404,3 +404,27 @@ def test_export_parity_both_flavours():
     assert not {"Softmax", "ReduceSum"} & {n.op_type for n in plugins.graph.node}, "attention left outside the ops"
     (out,) = run_plugins(plugins, [x.numpy()])
     assert np.abs(out - ref).max() <= atol and _cosine(out, ref) >= MODEL_FP32_MIN_COSINE
+
+
+def test_deployable_plugin_graph_decomposes_super_token_attention():
+    """SuperTokenAttention has no TensorRT plugin: the exporter's plugin graph decomposes it into standard ops
+    while the global stages keep their MultiHeadAttention plugin nodes; it matches torch and the portable graph."""
+    from edgeattn.ops import get_op, plugin_graph_ops
+
+    assert get_op("SuperTokenAttention").plugin_kernels is None and get_op("MultiHeadAttention").plugin_kernels
+    model = reparameterize_model(seeded_model("stvit_s", depths=(1, 2, 1, 1)), inplace=True)
+    x = image(1, 64, 96)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    model, _ = rewrite_model(model)
+    plugins = export_flavour(model, (x,), "plugins", deployable=True)
+    kinds = [n.op_type for n in plugins.graph.node if n.domain == "edgeattn"]
+    assert kinds == ["MultiHeadAttention"] * (1 + 1), kinds
+    assert "Softmax" in {n.op_type for n in plugins.graph.node}, "the super token association is decomposed"
+    (out,) = run_plugins(plugins, [x.numpy()])
+    assert np.abs(out - ref).max() <= model_fp32_atol(float(np.abs(ref).max()))
+    assert _cosine(out, ref) >= MODEL_FP32_MIN_COSINE
+    (portable,) = run_portable(export_flavour(model, (x,), "portable"), [x.numpy()])
+    assert np.abs(out - portable).max() <= 1e-4 * np.abs(portable).max()
+    assert plugin_graph_ops(model_ops("stvit_s")) == {"plugin": ["MultiHeadAttention"],
+                                                      "portable": ["SuperTokenAttention"]}

@@ -31,7 +31,7 @@ from edgeattn.exporters.manifest import build_manifest
 from edgeattn.exporters.parity import ParityReport
 from edgeattn.exporters.progress import Steps
 from edgeattn.exporters.targets import TargetProfile, get_target
-from edgeattn.ops import ops_used
+from edgeattn.ops import ops_used, plugin_graph_ops
 
 
 class Bundle(BaseModel):
@@ -158,6 +158,7 @@ def _write(plan: stages.Plan, claimed: destination.Claim, loaded: stages.Loaded,
             config, spec, target, loaded.weights, inputs.manifest_input(), inputs.output_names, checked.parity,
             bundle_io.file_table(staging), ops=ops_used(plugins) if plugins is not None else [],
             rewrites=prepared.swaps, flavours=list(plan.flavours),
+            **({"plugin_graph": plugin_graph_ops(prepared.ops)} if plugins is not None else {}),
             precision=precise.manifest | {"files": sorted(precise.reports) + sorted(
                 n for n in graphs if n in precise.graphs)} if plan.calib else {"precision": "fp32"},
             trt_lint={key: {"ok": r.ok, "errors": len(r.errors), "findings": len(r.findings)}
