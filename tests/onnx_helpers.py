@@ -18,13 +18,14 @@ from edgeattn.runners.reference import ReferenceRunner
 
 
 def export_flavour(model: nn.Module, args: Sequence[torch.Tensor], flavour: str, opset: int = 18,
-                   dynamic_shapes: Any = None) -> onnx.ModelProto:
-    """`model(*args)` exported in `flavour`; inputs are named input_0, input_1, ..."""
+                   dynamic_shapes: Any = None, deployable: bool = False) -> onnx.ModelProto:
+    """`model(*args)` exported in `flavour`; inputs are named input_0, input_1, ... (`deployable`: as the
+    exporter's plugin graphs, ops without a TensorRT plugin decomposed)."""
     outputs = model(*args)
     count = len(outputs) if isinstance(outputs, (tuple, list)) else 1
     return export_onnx(model, tuple(args), opset=opset, input_names=[f"input_{i}" for i in range(len(args))],
                        output_names=[f"output_{i}" for i in range(count)], dynamic_shapes=dynamic_shapes,
-                       translation_table=translation_table(flavour))
+                       translation_table=translation_table(flavour, deployable=deployable))
 
 
 def run_portable(model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -8,6 +8,7 @@ import pytest
 from edgeattn.backbones import list_models
 from edgeattn.backbones.stats import model_ops
 from edgeattn.exporters.pipeline import ExportConfig, run_export
+from edgeattn.ops import get_op
 
 IMAGE_MODELS = [spec for spec in list_models() if spec.input_kind == "image"]
 DEFAULT_RESOLUTION = ["shvit_s4", "efficientvit_b1", "lowformer_b1", "ghostnetv2_100"]
@@ -37,8 +38,11 @@ def test_export_both_flavours_with_parity(tmp_path, spec):
     assert portable.opset_import[0].version >= 17
     plugins = onnx.load(bundle.path / "model.plugins.onnx")
     plugin_ops = {node.op_type for node in plugins.graph.node if node.domain == "edgeattn"}
-    assert plugin_ops == set(model_ops(spec.name))
-    assert {entry["op_type"] for entry in bundle.manifest["ops"]} == set(model_ops(spec.name))
+    with_plugin = {name for name in model_ops(spec.name) if get_op(name).plugin_kernels is not None}
+    assert plugin_ops == with_plugin, "ops with a TensorRT plugin are nodes, the others decomposed"
+    assert {entry["op_type"] for entry in bundle.manifest["ops"]} == with_plugin
+    assert bundle.manifest["plugin_graph"] == {"plugin": sorted(with_plugin),
+                                               "portable": sorted(set(model_ops(spec.name)) - with_plugin)}
     assert all(report["ok"] for report in bundle.manifest["trt_lint"].values())
     _assert_ort_quantize_static_accepts(bundle.path / "model.onnx", tmp_path / "ort_int8.onnx", spec.test_resolution)
 

@@ -16,6 +16,7 @@ FAMILY_MODULES = (
     "edgeattn.backbones.mobilevit",
     "edgeattn.backbones.van",
     "edgeattn.backbones.dsvt",
+    "edgeattn.backbones.stvit",
 )
 
 _REGISTRY: dict[str, ModelSpec] | None = None

@@ -28,6 +28,8 @@ class Site:
     module: HeadwiseAttention
     heads_per_call: list[int] = field(default_factory=list)
     """Heads of each op call in one forward (filled by the first capture): plugin nodes map to calls."""
+    ops_per_call: list[str] = field(default_factory=list)
+    """The op (name) of each of those calls."""
 
     @property
     def kind(self) -> str:
@@ -70,12 +72,13 @@ class _OpCalls(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
-def _stats(calls: list[tuple[str, tuple, dict]]) -> tuple[dict[str, Tensor], list[int]]:
-    captures = {o.qualified_name: o.capture for o in all_ops() if o.capture is not None}
-    per_call = [captures[name](*args, **kwargs) for name, args, kwargs in calls if name in captures]
+def _stats(calls: list[tuple[str, tuple, dict]]) -> tuple[dict[str, Tensor], list[int], list[str]]:
+    ops = {o.qualified_name: o for o in all_ops() if o.capture is not None}
+    captured = [(ops[name].name, ops[name].capture(*args, **kwargs)) for name, args, kwargs in calls if name in ops]
+    per_call = [stats for _, stats in captured]
     heads = [next(iter(stats.values())).shape[1] for stats in per_call]
     merged = {key: torch.cat([stats[key] for stats in per_call], dim=1) for key in per_call[0]} if per_call else {}
-    return merged, heads
+    return merged, heads, [name for name, _ in captured]
 
 
 def run_captures(model: nn.Module, sites: list[Site], batches: Iterable[np.ndarray],
@@ -90,10 +93,11 @@ def run_captures(model: nn.Module, sites: list[Site], batches: Iterable[np.ndarr
 
         def after(module, inputs, output, site=site):
             recorder.active = False
-            stats, heads = _stats(recorder.calls)
+            stats, heads, ops = _stats(recorder.calls)
             recorder.calls.clear()
             if stats:
                 site.heads_per_call = site.heads_per_call or heads
+                site.ops_per_call = site.ops_per_call or ops
                 on_capture(site, stats)
         handles += [site.module.register_forward_pre_hook(before), site.module.register_forward_hook(after)]
     try:

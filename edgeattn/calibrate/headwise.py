@@ -219,6 +219,7 @@ def reparameterise(
             "heads": site.heads,
             "module": type(site.module).__name__,
             "heads_per_call": site.heads_per_call,
+            "ops_per_call": site.ops_per_call,
             "amax_before": {k: v.tolist() for k, v in b.head_amax.items()},
             "amax_after": {k: v.tolist() for k, v in a.head_amax.items()},
             "spread_before": {k: b.spread(k) for k in b.head_amax},

@@ -143,14 +143,17 @@ def _uncalibrated_nodes(graph: onnx.ModelProto, config: QDQConfig, observers: di
 
 def attach_head_scales(graph: onnx.ModelProto, sites: dict[str, dict]) -> None:
     """Per-head scale attributes on the plugin nodes of ops that take them, matched to the sites' op calls in
-    execution order (a site calling its op once per head gives each node its own head)."""
+    execution order (a site calling its op once per head gives each node its own head). Calls of an op the
+    graph decomposes (no TensorRT plugin: no node of its type) are skipped."""
     takes_scales = {o.name for o in all_ops() if o.int8 is not None and o.int8.head_scales}
     nodes = [n for n in graph.graph.node if n.domain == PLUGIN_DOMAIN and n.op_type in takes_scales]
+    emitted = {n.op_type for n in nodes}
     per_node: list[dict[str, list[float]]] = []
     for record in sites.values():
         scales, start = head_scales(record), 0
-        for count in record["heads_per_call"]:
-            per_node.append({key: values[start : start + count] for key, values in scales.items()})
+        for op, count in zip(record["ops_per_call"], record["heads_per_call"], strict=True):
+            if op in emitted:
+                per_node.append({key: values[start : start + count] for key, values in scales.items()})
             start += count
     if len(per_node) != len(nodes):
         raise EdgeattnError(

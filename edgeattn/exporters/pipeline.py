@@ -31,7 +31,7 @@ from edgeattn.exporters.manifest import build_manifest
 from edgeattn.exporters.parity import ParityReport
 from edgeattn.exporters.progress import Steps
 from edgeattn.exporters.targets import TargetProfile, get_target
-from edgeattn.ops import ops_used
+from edgeattn.ops import ops_used, plugin_graph_ops
 from edgeattn.plugins.bundle import PluginPackage, package_plugins, target_arch
 
 
@@ -181,6 +181,7 @@ def _write(plan: stages.Plan, staging: Path, loaded: stages.Loaded, prepared: st
         trt_lint={key: {"ok": r.ok, "errors": len(r.errors), "findings": len(r.findings)}
                   for key, r in checked.lint.items()},
         **({"tensorrt_profile": inputs.build_shapes()} if spec.input_kind == "voxels" else {}),
+        **({"plugin_graph": plugin_graph_ops(prepared.ops)} if plugins is not None else {}),
         **({"plugins": package.manifest()} if package else {}))
     bundle_io.write_json(staging / bundle_io.MANIFEST, manifest)
     return manifest

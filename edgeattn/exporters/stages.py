@@ -2,7 +2,8 @@
 
 1. load      -> Loaded     (torch model, weights, parity inputs and torch's outputs on them)
 2. rewrite   -> Prepared   (edgeattn ops swapped in, BatchNorm fused; INT8: calibration data, head-wise weights)
-3. export    -> graphs     (one fp32 ONNX graph per flavour, in memory)
+3. export    -> graphs     (one fp32 ONNX graph per flavour, in memory; ops without a TensorRT plugin are
+                           decomposed in the plugins graph too)
 4. check     -> Checked    (parity of every graph against torch, TensorRT lint)
 5. precision -> PrecisionResult (fp16 / INT8 graphs with fidelity against torch; `edgeattn.calibrate`)
 The pipeline (`exporters.pipeline`) writes the bundle from these artifacts.
@@ -33,7 +34,7 @@ from edgeattn.exporters.parity import ParityReport, check_parity, torch_outputs
 from edgeattn.exporters.targets import TargetProfile
 from edgeattn.exporters.trt_lint import LintReport, lint
 from edgeattn.ops import translation_table
-from edgeattn.ops.rewrite import rewrite_model
+from edgeattn.ops.rewrite import ops_in, rewrite_model
 from edgeattn.runners.ort import OrtRunner
 from edgeattn.runners.reference import ReferenceRunner
 
@@ -81,6 +82,8 @@ class Prepared:
     module: nn.Module
     """The exported module: rewritten, BatchNorm fused, head-wise reparameterised for INT8."""
     swaps: list[str]
+    ops: list[str] = field(default_factory=list)
+    """The edgeattn ops the rewrite swapped in (by name)."""
     headwise: HeadwiseResult | None = None
     sets: CalibrationSets | None = None
 
@@ -108,8 +111,9 @@ def rewrite(plan: Plan, loaded: Loaded) -> Prepared:
     load the calibration sets and, for head-wise INT8, rebalance the attention weights per head."""
     from timm.utils import reparameterize_model
 
-    module, swaps = rewrite_model(copy.deepcopy(plan.inputs.exported(loaded.model)))
-    prepared = Prepared(reparameterize_model(module, inplace=True), swaps)
+    exported = plan.inputs.exported(loaded.model)
+    module, swaps = rewrite_model(copy.deepcopy(exported))
+    prepared = Prepared(reparameterize_model(module, inplace=True), swaps, ops_in(exported))
     if plan.calib is not None:
         prepared.sets = _calibration_sets(plan)
         if plan.config.precision == "int8" and plan.calib.granularity == "head":
@@ -147,7 +151,7 @@ def export(plan: Plan, prepared: Prepared) -> dict[str, onnx.ModelProto]:
         graphs[flavour] = export_onnx(
             prepared.module, inputs.example(), opset=plan.config.opset or plan.spec.opset,
             input_names=inputs.input_names, output_names=inputs.output_names,
-            dynamic_shapes=inputs.dynamic_shapes(), translation_table=translation_table(flavour),
+            dynamic_shapes=inputs.dynamic_shapes(), translation_table=translation_table(flavour, deployable=True),
             metadata={"edgeattn.model": plan.spec.name, "edgeattn.flavour": flavour})
     return graphs
 

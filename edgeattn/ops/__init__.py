@@ -8,6 +8,7 @@ from edgeattn.ops.registry import (
     evaluator_ops,
     get_op,
     ops_used,
+    plugin_graph_ops,
     translation_table,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "evaluator_ops",
     "get_op",
     "ops_used",
+    "plugin_graph_ops",
     "translation_table",
 ]

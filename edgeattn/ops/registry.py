@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -179,16 +179,25 @@ def get_op(name: str) -> OpDef:
     raise UsageError(f"Unknown edgeattn op {name!r}.", f"Use one of: {known}.")
 
 
-def translation_table(flavour: Flavour) -> dict[Any, Callable[..., Any]]:
+def translation_table(flavour: Flavour, *, deployable: bool = False) -> dict[Any, Callable[..., Any]]:
     """`custom_translation_table` for `torch.onnx.export(..., dynamo=True)`.
 
     "portable" decomposes each op into standard ONNX ops; "plugins" emits one edgeattn node per call.
+    `deployable` (the exporter's plugin graphs, which TensorRT builds): an op without a TensorRT plugin
+    (`plugin_kernels` None) is emitted as its portable decomposition in the plugins flavour too.
     """
     if flavour not in FLAVOURS:
         raise UsageError(f"Unknown ONNX flavour {flavour!r}.", f"Use one of: {', '.join(FLAVOURS)}.")
-    return {
-        o.overload: (o.portable if flavour == "portable" else o.plugin) for o in all_ops()
-    }
+    return {o.overload: o.plugin if flavour == "plugins" and (o.plugin_kernels or not deployable) else o.portable
+            for o in all_ops()}
+
+
+def plugin_graph_ops(names: Iterable[str]) -> dict[str, list[str]]:
+    """How the ops `names` run in a deployable plugins graph: "plugin" (one node per call, run by the op's
+    TensorRT plugin) or "portable" (no plugin yet: the op's standard-ONNX decomposition), sorted."""
+    ops = [get_op(name) for name in names]
+    return {"plugin": sorted(o.name for o in ops if o.plugin_kernels is not None),
+            "portable": sorted(o.name for o in ops if o.plugin_kernels is None)}
 
 
 def evaluator_ops() -> list[type[OpRun]]:

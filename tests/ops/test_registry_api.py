@@ -11,7 +11,7 @@ from onnx.reference.op_run import OpRun
 from ops_harness import MultiCaseCall, random_inputs
 
 from edgeattn.errors import UsageError
-from edgeattn.ops import all_ops, evaluator_ops, get_op, ops_used, translation_table
+from edgeattn.ops import all_ops, evaluator_ops, get_op, ops_used, plugin_graph_ops, translation_table
 from onnx_helpers import export_flavour
 
 MINE = ("SingleHeadAttention", "MultiHeadAttention", "ReLULinearAttention", "DFCAttention")
@@ -42,6 +42,16 @@ def test_translation_tables_cover_every_op_with_distinct_functions():
     portable, plugins = translation_table("portable"), translation_table("plugins")
     assert set(portable) == set(plugins) == {o.overload for o in all_ops()}
     assert all(portable[key] is not plugins[key] for key in portable)
+
+
+def test_deployable_plugins_table_decomposes_exactly_the_ops_without_a_plugin():
+    deployable = translation_table("plugins", deployable=True)
+    assert translation_table("portable", deployable=True) == translation_table("portable")
+    for op in all_ops():
+        assert deployable[op.overload] is (op.plugin if op.plugin_kernels is not None else op.portable), op.name
+    split = plugin_graph_ops(o.name for o in all_ops())
+    assert split["plugin"] == sorted(o.name for o in all_ops() if o.plugin_kernels is not None)
+    assert sorted(split["plugin"] + split["portable"]) == sorted(o.name for o in all_ops())
 
 
 def test_evaluator_ops_are_edgeattn_opruns():

@@ -29,6 +29,7 @@ OP_DEF = OpDef(
         ModuleSwap("timm.models.lowformer:ConvAttention", f"{_MODULES}:EdgeConvAttention"),
         ModuleSwap("timm.models.efficientvit_msra:CascadedGroupAttention", f"{_MODULES}:EdgeCascadedGroupAttention"),
         ModuleSwap("edgeattn.backbones.dsvt:RegionAttention", f"{_MODULES}:EdgeRegionAttention"),
+        ModuleSwap("edgeattn.backbones.stvit:GlobalAttention", f"{_MODULES}:EdgeGlobalAttention"),
     ),
     capture=capture,
     benchmark_variants=_benchmark.variants,

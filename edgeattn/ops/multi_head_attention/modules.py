@@ -1,5 +1,6 @@
 """Modules calling the MultiHeadAttention op: LowFormer's downsampled attention and EfficientViT-M's
-cascaded group attention (timm), with their head-wise weight edits."""
+cascaded group attention (timm), STViT's global attention, with their head-wise weight edits; DSVT's
+region pooling attention."""
 
 from __future__ import annotations
 
@@ -111,3 +112,32 @@ class EdgeRegionAttention(nn.Module):
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor) -> Tensor:
         return multi_head_attention_op(q, k, v, self.scale, key_mask=key_mask)
+
+
+class EdgeGlobalAttention(HeadwiseAttention):
+    """STViT's global attention (`edgeattn.backbones.stvit.GlobalAttention`): qkv 1x1 -> per head
+    [q | k | v] -> one call over all H*W tokens -> proj 1x1."""
+
+    def __init__(self, src) -> None:
+        super().__init__()
+        self.num_heads, self.scale = src.num_heads, src.scale
+        self.qkv, self.proj = src.qkv, src.proj
+        self.heads = src.num_heads
+        self.qk_dim = self.v_dim = src.qkv.in_channels // src.num_heads
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, channels, height, width = x.shape
+        qkv = self.qkv(x).reshape(batch, self.num_heads, 3 * self.qk_dim, height * width)
+        q, k, v = qkv.transpose(-1, -2).chunk(3, dim=-1)
+        out = multi_head_attention_op(q, k, v, self.scale)
+        return self.proj(out.transpose(-1, -2).reshape(batch, channels, height, width))
+
+    def _scale_qkv(self, fq: Tensor, fk: Tensor, fv: Tensor) -> None:
+        scale_out(self.qkv, torch.cat([fq, fk, fv], dim=1).reshape(-1))
+
+    def scale_qk(self, a: Tensor) -> None:
+        self._scale_qkv(a, 1 / a, torch.ones_like(a))
+
+    def scale_v(self, b: Tensor) -> None:
+        self._scale_qkv(torch.ones_like(b), torch.ones_like(b), b)
+        scale_in(self.proj, 0, 1 / b.reshape(-1))
