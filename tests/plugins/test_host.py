@@ -1,11 +1,13 @@
 """The plugin library loaded through getCreators, every plugin exercised on the host (no GPU, no
 libnvinfer), against TensorRT 10.3, 10.16 and 11.1 headers, under AddressSanitizer.
 
-For every plugin node of the fixture graphs (shvit_s1's fp32, fp16 and INT8 plugin graphs) and every
-spec.yaml case: fields exactly as the ONNX parser passes them, output types and shapes against ONNX,
-format combinations exactly the plugin's documented I/O types (linear), serialize -> kRUNTIME round
-trip, clone, attachToContext, the embedded cubin of every accepted combination, and the launch the C++
-plan describes against the launch the Python launcher makes.
+For every plugin node of the fixture graphs (every registry model using an op with a plugin: fp32,
+fp16 and INT8 plugin graphs; dynamic graphs over their TensorRT profile's range) and every spec.yaml
+case: fields exactly as the ONNX parser passes them, output types and shapes against ONNX, format
+combinations exactly the plugin's documented I/O types (linear), serialize -> kRUNTIME round trip,
+clone, attachToContext, the embedded cubin of every accepted combination over the profile's range,
+the workspace the Python launcher allocates, and the launch the C++ plan describes against the
+launch the Python launcher makes.
 """
 
 from __future__ import annotations
@@ -83,14 +85,14 @@ def test_output_types_and_shapes_match_onnx(host_run, fixture_nodes):
     for item, record in _node_records(host_run, fixture_nodes):
         assert record["nb_outputs"] == len(item.node.output_types)
         assert record["output_types"] == {"status": 0, "types": item.node.output_types}, item.id
-        assert record["output_shapes"] == {"status": 0, "dims": item.node.output_shapes}, item.id
+        assert record["output_shapes"] == {"status": 0, "dims": item.at().output_shapes}, item.id
 
 
 def test_format_combinations_are_exactly_the_documented_ones(host_run, fixture_nodes):
     from edgeattn.plugins.graph import node_launches
 
     for item, record in _node_records(host_run, fixture_nodes):
-        documented = sorted([[t, "kLINEAR"] for t in launch.io_types] for launch in node_launches(item.node))
+        documented = sorted([[t, "kLINEAR"] for t in launch.io_types] for launch in node_launches(item.at()))
         assert sorted(record["formats"]) == documented, item.id
 
 
@@ -112,13 +114,14 @@ def test_every_accepted_combination_has_its_cubin_and_the_python_launch(host_run
     from edgeattn.plugins.graph import node_launches
 
     for item, record in _node_records(host_run, fixture_nodes):
-        launches = {launch.io_types: launch for launch in node_launches(item.node)}
+        launches = {launch.io_types: launch for launch in node_launches(item.at())}
+        largest = {launch.io_types: launch for launch in node_launches(item.at("max"))}
         assert len(record["runs"]) == len(launches)
         for run in record["runs"]:
-            launch = launches[tuple(t for t, _ in run["io"])]
+            io = tuple(t for t, _ in run["io"])
             assert run["configure"] == 0, (item.id, run["log"])
-            assert run["workspace"] == 0
-            assert _launch_line(run["log"]) == launch.describe(), item.id
+            assert run["workspace"] == largest[io].workspace, item.id
+            assert _launch_line(run["log"]) == launches[io].describe(), item.id
 
 
 @pytest.mark.skipif(_has_cuda_driver(), reason="this machine has a CUDA driver")
@@ -146,6 +149,7 @@ def test_spec_cases_shapes_and_missing_variants(host_run, plugin_cubins):
             for run in record["runs"]:
                 launch = launches[tuple(t for t, _ in run["io"])]
                 assert _launch_line(run["log"]) == launch.describe(), request.id
+                assert run["workspace"] == launch.workspace, request.id
                 if launch.key in embedded:
                     assert run["configure"] == 0, run["log"]
                 else:

@@ -1,10 +1,11 @@
 """DFCAttention: GhostNetV2 decoupled fully connected attention gate."""
 
 from edgeattn.ops.dfc_attention import onnx as _onnx
+from edgeattn.ops.dfc_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.dfc_attention.evaluator import DFCAttention
 from edgeattn.ops.dfc_attention.reference import dfc_attention
 from edgeattn.ops.dfc_attention.torch_op import dfc_attention_op
-from edgeattn.ops.registry import OpDef
+from edgeattn.ops.registry import OpDef, PluginKernels
 
 OP_DEF = OpDef(
     name=_onnx.OP_TYPE,
@@ -15,4 +16,5 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=DFCAttention,
     schema=_onnx.SCHEMA,
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
 )

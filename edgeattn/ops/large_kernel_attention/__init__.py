@@ -1,10 +1,11 @@
 """LargeKernelAttention: VAN's fused depthwise chain (DW5x5 -> DW7x7 dilation 3)."""
 
 from edgeattn.ops.large_kernel_attention import onnx as _onnx
+from edgeattn.ops.large_kernel_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.large_kernel_attention.evaluator import LargeKernelAttention
 from edgeattn.ops.large_kernel_attention.reference import large_kernel_attention
 from edgeattn.ops.large_kernel_attention.torch_op import large_kernel_attention_op
-from edgeattn.ops.registry import OpDef
+from edgeattn.ops.registry import OpDef, PluginKernels
 
 OP_DEF = OpDef(
     name=_onnx.OP_TYPE,
@@ -15,4 +16,5 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=LargeKernelAttention,
     schema=_onnx.SCHEMA,
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
 )

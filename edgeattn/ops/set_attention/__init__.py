@@ -1,7 +1,8 @@
 """SetAttention (DSVT): gather voxels into fixed-size sets, masked multi-head attention, gather back."""
 
-from edgeattn.ops.registry import OpDef
+from edgeattn.ops.registry import OpDef, PluginKernels
 from edgeattn.ops.set_attention import onnx as _onnx
+from edgeattn.ops.set_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.set_attention.evaluator import SetAttention
 from edgeattn.ops.set_attention.reference import set_attention
 from edgeattn.ops.set_attention.torch_op import set_attention_op
@@ -15,4 +16,5 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=SetAttention,
     schema=_onnx.SCHEMA,
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
 )
