@@ -4,6 +4,7 @@ version an AddressSanitizer build of the library and of the host test program, r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,20 @@ class FixtureNode:
     def request(self) -> Request:
         return node_request(self.id, self.node, self.dims)
 
+    @functools.cached_property
+    def launches(self) -> list[Any]:
+        """The Python launches at the runtime (opt) shapes, one per accepted type combination."""
+        from edgeattn.plugins.graph import node_launches
+
+        return node_launches(self.at())
+
+    @functools.cached_property
+    def largest_launches(self) -> list[Any]:
+        """The launches at the profile's max shapes (what getWorkspaceSize is computed for)."""
+        from edgeattn.plugins.graph import node_launches
+
+        return node_launches(self.at("max")) if self.at("max") != self.at() else self.launches
+
 
 @pytest.fixture(scope="session")
 def fixture_nodes() -> list[FixtureNode]:
@@ -64,14 +79,14 @@ def plugin_cubins(tmp_path_factory, fixture_nodes) -> Path:
     """sm_87 cubins (CUDA 12.6 ptxas) of every kernel variant the fixture nodes need."""
     from edgeattn.errors import UsageError
     from edgeattn.plugins.compile import compile_launches
-    from edgeattn.plugins.graph import node_launches, unique_launches
+    from edgeattn.plugins.graph import unique_launches
     from edgeattn.plugins.ptxas import jetpack6_ptxas
 
     try:
         jetpack6_ptxas()
     except UsageError as exc:
         pytest.skip(f"no JetPack 6 ptxas: {exc.what} {exc.hint}")
-    launches = unique_launches([launch for item in fixture_nodes for launch in node_launches(item.at())])
+    launches = unique_launches([launch for item in fixture_nodes for launch in item.launches])
     out = tmp_path_factory.mktemp("cubins")
     compile_launches(launches, [87], out)
     return out

@@ -89,10 +89,8 @@ def test_output_types_and_shapes_match_onnx(host_run, fixture_nodes):
 
 
 def test_format_combinations_are_exactly_the_documented_ones(host_run, fixture_nodes):
-    from edgeattn.plugins.graph import node_launches
-
     for item, record in _node_records(host_run, fixture_nodes):
-        documented = sorted([[t, "kLINEAR"] for t in launch.io_types] for launch in node_launches(item.at()))
+        documented = sorted([[t, "kLINEAR"] for t in launch.io_types] for launch in item.launches)
         assert sorted(record["formats"]) == documented, item.id
 
 
@@ -111,11 +109,9 @@ def _launch_line(log: list[str]) -> str:
 
 
 def test_every_accepted_combination_has_its_cubin_and_the_python_launch(host_run, fixture_nodes):
-    from edgeattn.plugins.graph import node_launches
-
     for item, record in _node_records(host_run, fixture_nodes):
-        launches = {launch.io_types: launch for launch in node_launches(item.at())}
-        largest = {launch.io_types: launch for launch in node_launches(item.at("max"))}
+        launches = {launch.io_types: launch for launch in item.launches}
+        largest = {launch.io_types: launch for launch in item.largest_launches}
         assert len(record["runs"]) == len(launches)
         for run in record["runs"]:
             io = tuple(t for t, _ in run["io"])

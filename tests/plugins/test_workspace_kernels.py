@@ -18,9 +18,7 @@ from edgeattn.plugins.ptx_barriers import unfenced_reads
 @pytest.fixture(scope="module")
 def workspace_ptx(plugin_cubins, fixture_nodes) -> dict[str, str]:
     """PTX of every sm_87 variant whose launch places buffers in the plugin workspace, by key."""
-    from edgeattn.plugins.graph import node_launches
-
-    keys = {launch.key for item in fixture_nodes for launch in node_launches(item.at()) if launch.workspace}
+    keys = {launch.key for item in fixture_nodes for launch in item.launches if launch.workspace}
     folder = plugin_cubins / "sm_87"
     ptx = {row.key: (folder / row.file).with_suffix(".ptx").read_text() for row in read_table(folder)
            if row.key in keys}
@@ -29,10 +27,8 @@ def workspace_ptx(plugin_cubins, fixture_nodes) -> dict[str, str]:
 
 
 def test_workspace_launches_bind_a_buffer_the_launcher_allocated(fixture_nodes):
-    from edgeattn.plugins.graph import node_launches
-
     for item in fixture_nodes:
-        for launch in node_launches(item.at()):
+        for launch in item.launches:
             assert (launch.workspace > 0) == any(b.startswith("ws+") for b in launch.bindings), item.id
 
 
