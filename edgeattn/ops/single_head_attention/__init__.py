@@ -16,5 +16,7 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=SingleHeadAttention,
     schema=_onnx.SCHEMA,
-    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
+    plugin_kernels=PluginKernels(
+        _plugin_kernels.node_launches, _plugin_kernels.case_attributes, _plugin_kernels.enqueue_case
+    ),
 )
