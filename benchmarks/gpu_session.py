@@ -167,11 +167,11 @@ def stage_env(session: Session, stage: Stage, budget: float) -> dict[str, Any]:
                              "tools": {t: shutil.which(t) for t in ("cmake", "c++", "g++", "ninja", "nvcc")}}
     missing = [dist for dist, module in WHEELS.items() if importlib.util.find_spec(module) is None]
     facts["installed_from_wheels"] = missing
-    if missing and _install_wheels(session, stage, missing, budget) != 0:
-        stage.status, stage.reason = "failed", f"installing the carried wheels {missing} failed (see the log)"
+    if missing and (why := _install_wheels(session, stage, missing, budget)):
+        stage.status, stage.reason = "failed", why
         return facts
     probe = _probe(session)
-    if "error" in probe and _install_wheels(session, stage, list(WHEELS), budget) == 0:
+    if "error" in probe and not _install_wheels(session, stage, list(WHEELS), budget):
         facts["installed_from_wheels"] = list(WHEELS)
         probe = _probe(session)  # a too-old package of the image shadowed by the carried one
     facts.update(probe)
@@ -194,14 +194,15 @@ def _nvidia_smi() -> str:
     return result.stdout.strip() or result.stderr.strip()
 
 
-def _install_wheels(session: Session, stage: Stage, dists: list[str], budget: float) -> int:
+def _install_wheels(session: Session, stage: Stage, dists: list[str], budget: float) -> str:
+    """Install the carried wheels of `dists` into SITE: "" or why not."""
     normalized = {d.replace("-", "_") for d in dists}
     wheels = [str(w) for w in sorted((PREPARED / "wheels").glob("*.whl")) if w.name.split("-")[0] in normalized]
     if len(wheels) != len(dists):
-        stage.reason = f"carried wheels missing for some of {dists}: run --prepare"
-        return 1
-    return session.run(stage, [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+        return f"the carried wheels of {dists} are not all in {PREPARED / 'wheels'}: run --prepare"
+    code = session.run(stage, [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
                                "--no-cache-dir", "--upgrade", "--target", str(SITE), *wheels], budget)
+    return "" if code == 0 else f"pip could not install the carried wheels {dists} (exit code {code}; see the log)"
 
 
 PROBE = """import json, torch, triton, edgeattn.ops, edgeattn.plugins.enqueue
@@ -273,7 +274,8 @@ def _finish(stage: Stage, code: int, outputs: list[Path], started: float) -> Non
     stage.files = [p.name for p in outputs if p.is_file()]
     stage.status = "timeout" if code == -9 else "ok" if code == 0 else "failed"
     if code not in (0, -9):
-        stage.reason = (stage.reason + "; " if stage.reason else "") + f"exit code {code} (failures or errors: see the JSON)"
+        why = f"exit code {code} (failures or errors: see the JSON)"
+        stage.reason = f"{stage.reason}; {why}" if stage.reason else why
 
 
 def stage_tests(session: Session, stage: Stage, budget: float, name: str) -> None:
@@ -405,7 +407,8 @@ def dry_run(budget: float) -> int:
     print("Commands on the GPU machine (budgets are what is left when a stage starts):")
     for line in (plugin_command(out / "plugin_enqueue_<device>_<date>.json", BUDGETS["plugin"] - 40, build=True),
                  plugin_command(out / "plugin_enqueue_<device>_<date>.json", BUDGETS["plugin"] - 20, build=False),
-                 ["EDGEATTN_TEST_GPU=1", "EDGEATTN_GPU_DEADLINE=<now+budget-30>", *tests_command(BUILD / "tests_gpu.xml")],
+                 ["EDGEATTN_TEST_GPU=1", "EDGEATTN_GPU_DEADLINE=<now+budget-30>",
+                  *tests_command(BUILD / "tests_gpu.xml")],
                  kernels_command(out, BUDGETS["kernels"] - 30)):
         print("  " + " ".join(line))
     command = plugin_command(Path("/dev/null"), 0, build=False)[:-4] + ["--dry-run"]
@@ -445,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=465.0, help="seconds for the whole session")
     parser.add_argument("--stages", nargs="+", choices=STAGES[1:], default=[], help="run only these (env always runs)")
     parser.add_argument("--tensorrt-headers", type=Path, default=_default_headers(),
-                        help=f"TensorRT root whose include/ is carried (--prepare; default: TensorRT {TENSORRT_HEADERS} "
-                             "from $EDGEATTN_TENSORRT_HEADERS or ../shared/third_party/tensorrt)")
+                        help=f"TensorRT root whose include/ is carried (--prepare; default: TensorRT "
+                             f"{TENSORRT_HEADERS} from $EDGEATTN_TENSORRT_HEADERS or ../shared/third_party/tensorrt)")
     args = parser.parse_args(argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # --prepare and --dry-run import edgeattn from this checkout

@@ -360,8 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-compile", action="store_true", help="skip torch.compile (slow to warm up)"
     )
-    parser.add_argument("--compile-batch", nargs="+", type=int, help="batches torch.compile is timed at (default: --batch)")
-    parser.add_argument("--compile-dtype", nargs="+", choices=sorted(DTYPES), help="dtypes for torch.compile (default: --dtype)")
+    parser.add_argument(
+        "--compile-batch", nargs="+", type=int, help="batches torch.compile is timed at (default: --batch)"
+    )
+    parser.add_argument(
+        "--compile-dtype", nargs="+", choices=sorted(DTYPES), help="dtypes for torch.compile (default: --dtype)"
+    )
     parser.add_argument("--warmup", type=int, default=25, help="do_bench warm-up, ms")
     parser.add_argument("--rep", type=int, default=100, help="do_bench repetition time, ms")
     parser.add_argument("--time-budget", type=float, help="seconds; cases not started by then are listed as not run")

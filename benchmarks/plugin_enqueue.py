@@ -138,8 +138,8 @@ def device_facts(dry_run: bool) -> dict[str, Any]:
     import torch
     import triton
 
-    facts: dict[str, Any] = {"torch": torch.__version__, "triton": triton.__version__, "cuda_runtime": torch.version.cuda,
-                             "python": platform.python_version()}
+    facts: dict[str, Any] = {"torch": torch.__version__, "triton": triton.__version__,
+                             "cuda_runtime": torch.version.cuda, "python": platform.python_version()}
     if dry_run:
         return {**facts, "device": "none (dry run)", "driver": None}
     major, minor = torch.cuda.get_device_capability()
@@ -198,7 +198,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     harness = Harness(Path(libraries["harness"]), Path(libraries["plugin_library"]))
     report = {"kind": "plugin_enqueue", "date": dt.datetime.now(dt.timezone.utc).date().isoformat(),
               "dry_run": args.dry_run, "device": facts, "arch": arch,
-              "libraries": {**libraries, "creators": harness.creators, "harness_tensorrt_major": harness.tensorrt_major},
+              "libraries": {**libraries, "creators": harness.creators,
+                            "harness_tensorrt_major": harness.tensorrt_major},
               "timing": {"method": "CUDA events around each call (median) and around --reps back-to-back calls",
                          "reps": args.reps, "warmup": args.warmup, "rounds": 2},
               "skipped_ops": skipped_ops, "skipped_combinations": skipped, "entries": []}
@@ -238,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-budget", type=float, help="seconds; entries not started by then are skipped")
     parser.add_argument("--out", type=Path, help="JSON path (default: results dir, named by device and date)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--dry-run", action="store_true", help="no GPU: cases on the CPU, plugins configured, no enqueue")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="no GPU: cases on the CPU, plugins created and configured, no attach or enqueue")
     args = parser.parse_args(argv)
     try:
         report, path = run(args)
@@ -246,8 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return exc.exit_code
     counts = report["summary"]
-    print(f"{counts['entries']} entries: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, "
-          f"{counts['configured']} configured (dry run), {counts['skipped']} skipped; ops without a plugin: "
+    print(f"{counts['entries']} entries: {counts['passed']} passed, {counts['failed']} failed, "
+          f"{counts['error']} errors, {counts['configured']} configured (dry run), {counts['skipped']} skipped; "
+          "ops without a plugin: "
           f"{', '.join(report['skipped_ops']) or 'none'}" + (f"; wrote {path}" if path else ""))
     return 1 if counts["failed"] or counts["error"] else 0
 

@@ -41,8 +41,8 @@ _PROTOTYPES = {
     "eh_max_dims": (_I32, []),
     "eh_data_type": (_I32, [ctypes.c_char_p]),
     "eh_field_type": (_I32, [ctypes.c_char_p]),
-    "eh_create": (_P, [_P, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _I32, ctypes.POINTER(ctypes.c_char_p),
-                       ctypes.POINTER(_I32), ctypes.POINTER(_I32), ctypes.POINTER(_P)]),
+    "eh_create": (_P, [_P, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _I32,
+                       ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_I32), ctypes.POINTER(_I32), ctypes.POINTER(_P)]),
     "eh_configure": (_I32, [_P, _I32, ctypes.POINTER(_I32), ctypes.POINTER(_I32), ctypes.POINTER(_I64), _I32,
                             ctypes.POINTER(_I32), ctypes.POINTER(_I32), ctypes.POINTER(_I64)]),
     "eh_workspace": (_I64, [_P]),
@@ -140,7 +140,8 @@ class Harness:
             function.restype, function.argtypes = restype, argtypes
         self._session = self.lib.eh_open(str(plugin_library).encode())
         if not self._session:
-            raise EdgeattnError(f"The enqueue harness cannot load the plugin library: {self.lib.eh_open_error().decode()}",
+            why = self.lib.eh_open_error().decode()
+            raise EdgeattnError(f"The enqueue harness cannot load the plugin library: {why}",
                                 "Build libedgeattn_plugins.so (edgeattn.plugins.build) and pass its path.")
         self.max_dims = self.lib.eh_max_dims()
         self.tensorrt_major = self.lib.eh_tensorrt_major()

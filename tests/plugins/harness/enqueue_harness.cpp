@@ -287,7 +287,8 @@ int32_t attach(EhPlugin& p)
         p.session->error(p.name + ": attach before a successful configure");
         return -1;
     }
-    p.runtime.reset(p.creator->createPlugin(p.name.c_str(), build->getFieldsToSerialize(), trt::TensorRTPhase::kRUNTIME));
+    p.runtime.reset(
+        p.creator->createPlugin(p.name.c_str(), build->getFieldsToSerialize(), trt::TensorRTPhase::kRUNTIME));
     auto* runtime = capability<trt::IPluginV3OneRuntime>(p.runtime.get(), trt::PluginCapabilityType::kRUNTIME);
     if (runtime == nullptr)
     {
@@ -391,7 +392,8 @@ int32_t eh_field_type(char const* name)
 }
 
 EhPlugin* eh_create(EhSession* session, char const* name, char const* version, char const* ns, char const* layer,
-    int32_t nbFields, char const* const* fieldNames, int32_t const* fieldTypes, int32_t const* fieldLengths, void const* const* fieldData)
+    int32_t nbFields, char const* const* fieldNames, int32_t const* fieldTypes, int32_t const* fieldLengths,
+    void const* const* fieldData)
 {
     return guarded("eh_create", [&]() -> EhPlugin* {
         auto plugin = std::make_unique<EhPlugin>();
@@ -458,7 +460,8 @@ int32_t eh_enqueue(EhPlugin* plugin, void const* const* inputs, void* const* out
         return -1;
     }
     trt::PluginTensorDesc const* descs = plugin->tensors.data();
-    return attached->enqueue(descs, descs + plugin->nbInputs, inputs, outputs, workspace, static_cast<cudaStream_t>(stream));
+    return attached->enqueue(
+        descs, descs + plugin->nbInputs, inputs, outputs, workspace, static_cast<cudaStream_t>(stream));
 }
 
 void eh_destroy(EhPlugin* plugin)

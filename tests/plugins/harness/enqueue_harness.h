@@ -41,8 +41,8 @@ EH_EXPORT int32_t eh_field_type(char const* name);
 //! createPlugin(kBUILD) of plugin name/version/namespace for layer `layer`; fields are passed in the
 //! creator's getFieldNames() order (only those given), as the ONNX parser passes them.
 EH_EXPORT EhPlugin* eh_create(EhSession* session, char const* name, char const* version, char const* ns,
-    char const* layer, int32_t nbFields, char const* const* fieldNames, int32_t const* fieldTypes, int32_t const* fieldLengths,
-    void const* const* fieldData);
+    char const* layer, int32_t nbFields, char const* const* fieldNames, int32_t const* fieldTypes,
+    int32_t const* fieldLengths, void const* const* fieldData);
 
 EH_EXPORT int32_t eh_configure(EhPlugin* plugin, int32_t nbInputs, int32_t const* inputTypes,
     int32_t const* inputRanks, int64_t const* inputDims, int32_t nbOutputs, int32_t const* outputTypes,

@@ -37,7 +37,9 @@ class EntryResult:
             worst = max(o["max_abs_err"] for o in r["plugin"]["outputs"])
             text += f" max|err| {worst:.3g} (atol {r['atol']:.3g})"
         if "timing" in r:
-            text += f" enqueue {r['timing']['plugin_median_us']:.1f} us, triton {r['timing']['triton_median_us']:.1f} us"
+            text += f" enqueue {r['timing']['plugin_median_us']:.1f} us"
+            if "triton_median_us" in r["timing"]:
+                text += f", triton {r['timing']['triton_median_us']:.1f} us"
         if r.get("error"):
             text += f" - {r['error'].splitlines()[0]}"
         return text
@@ -48,8 +50,8 @@ def _base(op: str, case_id: str, io: tuple[str, ...], batch: int) -> dict[str, A
 
 
 def _describe(case: Any) -> dict[str, Any]:
-    return {"input_shapes": [list(t.shape) for t in case.inputs], "output_shapes": [list(t.shape) for t in case.outputs],
-            "attributes": case.attributes, "reference": case.reference, "atol": case.atol, "rtol": case.rtol}
+    return {"input_shapes": [list(t.shape) for t in case.inputs],
+            "output_shapes": [list(t.shape) for t in case.outputs], "attributes": case.attributes, "reference": case.reference, "atol": case.atol, "rtol": case.rtol}
 
 
 def compare(outputs: tuple[Any, ...], expected: tuple[Any, ...], atol: float, rtol: float) -> dict[str, Any]:
