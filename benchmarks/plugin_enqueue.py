@@ -32,7 +32,7 @@ HARNESS_DIR = ROOT / "tests" / "plugins" / "harness"
 if str(HARNESS_DIR) not in sys.path:
     sys.path.insert(0, str(HARNESS_DIR))
 
-from enqueue_run import EntryResult, run_entry  # noqa: E402
+from enqueue_run import ROUNDS, EntryResult, run_entry  # noqa: E402
 
 from edgeattn.errors import EdgeattnError, MissingDependencyError, UsageError  # noqa: E402
 
@@ -200,8 +200,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
               "dry_run": args.dry_run, "device": facts, "arch": arch,
               "libraries": {**libraries, "creators": harness.creators,
                             "harness_tensorrt_major": harness.tensorrt_major},
-              "timing": {"method": "CUDA events around each call (median) and around --reps back-to-back calls",
-                         "reps": args.reps, "warmup": args.warmup, "rounds": 2},
+              "timing": {"method": "CUDA events around each call (median per round; the lower of the interleaved "
+                                   "rounds is *_median_us) and around --reps back-to-back calls (mean)",
+                         "reps": args.reps, "warmup": args.warmup, "rounds": ROUNDS},
               "skipped_ops": skipped_ops, "skipped_combinations": skipped, "entries": []}
     path = args.out or (None if args.dry_run else result_path(facts["device"], dt.date.fromisoformat(report["date"]),
                                                               args.out_dir))

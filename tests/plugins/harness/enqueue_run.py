@@ -123,7 +123,7 @@ def _context_alive() -> bool:
 
     try:
         torch.zeros(1, device="cuda").add_(1).item()
-    except RuntimeError:
+    except Exception:  # any failure here means the context is unusable
         return False
     return True
 
@@ -134,6 +134,7 @@ def _runtime_phase(harness: Harness, plugin: Plugin, case: Any, record: dict[str
 
     steps = record["steps"]
     stream = torch.cuda.Stream()
+    torch.cuda.synchronize()  # the inputs and poisoned outputs were written on the default stream
     with torch.cuda.stream(stream):
         steps["attach"] = plugin.attach()
         if steps["attach"] != 0:
@@ -197,8 +198,8 @@ def run_entry(harness: Harness, op: Any, case: Any, io: tuple[str, ...], batch: 
         if dry_run:
             return _finish(record, harness, "configured")
         return _runtime_phase(harness, plugin, enqueue, record, reps, warmup)
-    except RuntimeError as exc:  # a CUDA fault (illegal address, launch failure) surfaces at synchronize
-        result = _finish(record, harness, "error", f"CUDA error: {exc}")
+    except Exception as exc:  # a CUDA fault (illegal address, launch failure) surfaces at synchronize
+        result = _finish(record, harness, "error", f"{type(exc).__name__}: {exc}")
         if not _context_alive():
             result.context_lost = f"the CUDA context was lost after {op.name} {case.id} {','.join(io)}: {exc}"
         return result
