@@ -229,7 +229,7 @@ def graph_launches(models: list[onnx.ModelProto]) -> list[PluginLaunch]:
 def case_inputs(op: Any, case: Any) -> list[Any]:
     """The fp32 input tensors of one spec.yaml case of `op`, required then the optional ones the case
     has, in spec order (`edgeattn.ops.cases.make_case`: dims a case leaves to its inputs' recipe, such
-    as SetAttention's set count, are concrete)."""
+    as a voxel op's set count, are concrete)."""
     from edgeattn.ops.cases import make_case
 
     made = make_case(op, case)
