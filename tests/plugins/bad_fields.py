@@ -257,7 +257,7 @@ BAD_SHAPES = [
     BadShape("mha_bias_shape", MHA, "attn_bias [1, 49, 48] must be [H, N, M] or [B, H, N, M]", MHA_BIAS,
              (*EV_M, ("kFLOAT", [1, 49, 48]))),
     BadShape("mha_mask_shape", MHA, "key_mask [32, 36] must be [B, M] = [64, 36]", MHA_MASK,
-             (*DSVT, ("kBOOL", [32, 36]))),
+             (*DSVT, ("kINT32", [32, 36]))),
     BadShape("mha_k_head_dim", MHA, "must be [B, H, M, D] with B, H, D of q", MHA_FIELDS,
              (MHA_INPUTS[0], ("kFLOAT", [1, 2, 49, 16]), MHA_INPUTS[2])),
     BadShape("mha_head_dim_over_256", MHA, "head dim 320 exceeds the kernel limit 256", MHA_FIELDS,
