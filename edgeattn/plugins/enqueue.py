@@ -16,7 +16,7 @@ from typing import Any
 
 from edgeattn.errors import UsageError
 
-TORCH_TYPES = {"kFLOAT": "float32", "kHALF": "float16", "kINT8": "int8", "kINT32": "int32"}
+TORCH_TYPES = {"kFLOAT": "float32", "kHALF": "float16", "kINT8": "int8", "kINT32": "int32", "kINT64": "int64"}
 """torch dtype names of the TensorRT types plugins exchange."""
 
 

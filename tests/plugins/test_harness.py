@@ -103,6 +103,7 @@ def test_harness_exports_only_its_c_api_and_needs_no_tensorrt(built):
 @pytest.mark.skipif(_has_cuda_driver(), reason="this machine has a CUDA driver")
 def test_every_combination_configures_and_refuses_to_attach_without_a_driver(harness):
     from edgeattn.plugins.enqueue import enqueue_case
+    from edgeattn.plugins.graph import case_launches
 
     assert harness.creators == len(plugin_ops())
     for op, spec_case, io in _first_cases():
@@ -110,7 +111,8 @@ def test_every_combination_configures_and_refuses_to_attach_without_a_driver(har
         plugin = harness.create(op.name, case.attributes, layer=f"{op.name}/{','.join(io)}")
         assert plugin is not None, harness.take_log()
         assert plugin.configure(*_io(case, io)) == 0, harness.take_log()
-        assert plugin.workspace() == 0
+        launch = next(launch for launch in case_launches(op, spec_case) if launch.io_types == io)
+        assert plugin.workspace() == launch.workspace
         harness.take_log()
         assert plugin.attach() == -1
         assert "libcuda.so.1 could not be loaded" in " ".join(harness.take_log())
@@ -162,7 +164,7 @@ def test_enqueue_cases_match_their_reference_through_the_interpreted_triton_laun
     assert [t.dtype for t in (*case.inputs, *case.outputs)] == [torch_dtype(kind) for kind in io]
     assert all(torch.isnan(t.float()).all() for t in case.outputs)
     assert [t.shape for t in case.outputs] == [t.shape for t in case.expected] and nb_inputs < len(io)
-    assert set(spec_case.attributes) <= set(case.attributes)
+    assert set(op.plugin_kernels.case_attributes(spec_case)) <= set(case.attributes)
     out = case.triton()
     result = compare(tuple(out) if isinstance(out, tuple | list) else (out,), case.expected, case.atol, case.rtol)
     assert result["passed"], result
