@@ -31,8 +31,8 @@ class PluginKernels:
     case_attributes(case): the plugin node attributes of a spec.yaml case, INT8 scales included
     (so a case's launches are `node_launches(case_attributes(case), shapes of spec.inputs)`).
     enqueue_case(case, io_types, batch, device): the GPU enqueue check of one accepted type combination
-    (`edgeattn.plugins.enqueue.EnqueueCase`: inputs, fields, reference, Triton launch). None: only the
-    float combinations of the spec inputs are checked (`edgeattn.plugins.enqueue.float_case`).
+    (`edgeattn.ops.enqueue.EnqueueCase`: inputs, fields, reference, Triton launch). None: only the
+    float combinations of the spec inputs are checked (`edgeattn.ops.enqueue.float_case`).
     """
 
     node_launches: Callable[[dict[str, Any], list[list[Any]]], list[Any]]

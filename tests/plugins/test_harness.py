@@ -156,7 +156,8 @@ def test_enqueue_cases_match_their_reference_through_the_interpreted_triton_laun
     """Inputs of the plugin's types, poisoned outputs, and a reference the op's own Triton launch reproduces."""
     import torch
 
-    from edgeattn.plugins.enqueue import enqueue_case, torch_dtype
+    from edgeattn.ops.enqueue import torch_dtype
+    from edgeattn.plugins.enqueue import enqueue_case
 
     op, spec_case, io = _first_cases()[index]
     case = enqueue_case(op, spec_case, io, 1, "cpu")

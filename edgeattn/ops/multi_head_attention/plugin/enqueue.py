@@ -1,4 +1,4 @@
-"""The GPU enqueue checks of the MultiHeadAttention plugin (`edgeattn.plugins.enqueue.EnqueueCase`).
+"""The GPU enqueue checks of the MultiHeadAttention plugin (`edgeattn.ops.enqueue.EnqueueCase`).
 
 Plugin inputs are q, k, v, then the case's attn_bias (typed like the output) and key_mask (int32, as
 the plugin graph casts it). Float combinations compare with the fp32 reference; INT8 ones quantize
@@ -18,7 +18,7 @@ from edgeattn.ops.spec import ShapeCase
 
 def _optional_inputs(oc: Any, io_types: tuple[str, ...], out_type: str) -> tuple[list[Any], dict[str, Any]]:
     """(plugin inputs after q, k, v; keyword tensors of the Triton launch) for the case's bias and mask."""
-    from edgeattn.plugins.enqueue import torch_dtype
+    from edgeattn.ops.enqueue import torch_dtype
 
     extra, keywords = [], {}
     if oc.attrs.get("attn_bias") is not None:
@@ -47,7 +47,7 @@ def enqueue_case(case: ShapeCase, io_types: tuple[str, ...], batch: int, device:
     from edgeattn.ops.multi_head_attention import int8_reference
     from edgeattn.ops.multi_head_attention import triton as mha
     from edgeattn.ops.multi_head_attention.plugin.kernels import case_attributes
-    from edgeattn.plugins.enqueue import EnqueueCase, poisoned, torch_dtype
+    from edgeattn.ops.enqueue import EnqueueCase, poisoned, torch_dtype
 
     op = get_op("MultiHeadAttention")
     int8, v_int8 = io_types[0] == "kINT8", io_types[2] == "kINT8"

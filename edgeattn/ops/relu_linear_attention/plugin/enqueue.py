@@ -1,6 +1,6 @@
-"""The GPU enqueue checks of the ReLULinearAttention plugin (`edgeattn.plugins.enqueue.EnqueueCase`).
+"""The GPU enqueue checks of the ReLULinearAttention plugin (`edgeattn.ops.enqueue.EnqueueCase`).
 
-Float combinations are the generic case (`edgeattn.plugins.enqueue.float_case`). INT8 ones quantize
+Float combinations are the generic case (`edgeattn.ops.enqueue.float_case`). INT8 ones quantize
 q, k (and v) per head with max-abs scales, set the INT8 fields as the calibrator writes them, and
 compare with `int8_reference.py` on the same int8 values.
 """
@@ -17,7 +17,7 @@ from edgeattn.ops.spec import ShapeCase
 def enqueue_case(case: ShapeCase, io_types: tuple[str, ...], batch: int, device: str) -> Any:
     """The enqueue check of one accepted type combination at a spec case."""
     from edgeattn.ops import get_op
-    from edgeattn.plugins.enqueue import float_case
+    from edgeattn.ops.enqueue import float_case
 
     op = get_op("ReLULinearAttention")
     if io_types[0] != "kINT8":
@@ -31,7 +31,7 @@ def _int8_case(op: Any, case: ShapeCase, io_types: tuple[str, ...], batch: int, 
     from edgeattn.ops.relu_linear_attention import int8_reference
     from edgeattn.ops.relu_linear_attention import triton as rla
     from edgeattn.ops.relu_linear_attention.plugin.kernels import case_attributes
-    from edgeattn.plugins.enqueue import EnqueueCase, poisoned, torch_dtype
+    from edgeattn.ops.enqueue import EnqueueCase, poisoned, torch_dtype
 
     oc = make_case(op, case, batch=batch, device=device)
     q, k, v = oc.inputs

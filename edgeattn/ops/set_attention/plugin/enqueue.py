@@ -1,4 +1,4 @@
-"""The GPU enqueue checks of the SetAttention plugin (`edgeattn.plugins.enqueue.EnqueueCase`).
+"""The GPU enqueue checks of the SetAttention plugin (`edgeattn.ops.enqueue.EnqueueCase`).
 
 Plugin inputs are q, k, v (fp32 or fp16), set_inds and voxel_slot (int32 or int64, as the combination
 says) and set_valid as int32 (the plugin graph casts the bool mask); compared with the fp32 reference.
@@ -20,7 +20,7 @@ def enqueue_case(case: ShapeCase, io_types: tuple[str, ...], batch: int, device:
     from edgeattn.ops.cases import make_case
     from edgeattn.ops.set_attention import triton as sa
     from edgeattn.ops.set_attention.plugin.kernels import case_attributes
-    from edgeattn.plugins.enqueue import EnqueueCase, poisoned, torch_dtype
+    from edgeattn.ops.enqueue import EnqueueCase, poisoned, torch_dtype
 
     op = get_op("SetAttention")
     half = io_types[0] == "kHALF"

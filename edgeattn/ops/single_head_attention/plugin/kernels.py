@@ -81,13 +81,13 @@ def case_attributes(case: ShapeCase) -> dict[str, Any]:
 
 
 def enqueue_case(case: ShapeCase, io_types: tuple[str, ...], batch: int, device: str) -> Any:
-    """The GPU enqueue check of one accepted type combination (`edgeattn.plugins.enqueue.EnqueueCase`).
+    """The GPU enqueue check of one accepted type combination (`edgeattn.ops.enqueue.EnqueueCase`).
 
     Float combinations: the generic case. INT8 ones: q, k (and v) quantized per tensor with max-abs
     scales, every INT8 scale field set as the calibrator writes them, compared with int8_reference.py.
     """
     from edgeattn.ops import get_op
-    from edgeattn.plugins.enqueue import float_case
+    from edgeattn.ops.enqueue import float_case
 
     op = get_op("SingleHeadAttention")
     if io_types[0] != "kINT8":
@@ -100,7 +100,7 @@ def _int8_case(op: Any, case: ShapeCase, io_types: tuple[str, ...], batch: int, 
     from edgeattn.ops.fake_quant import DEFAULT_PROBABILITY_SCALE, quantize, symmetric_scale
     from edgeattn.ops.single_head_attention import int8_reference
     from edgeattn.ops.single_head_attention import triton as sha
-    from edgeattn.plugins.enqueue import EnqueueCase, poisoned, torch_dtype
+    from edgeattn.ops.enqueue import EnqueueCase, poisoned, torch_dtype
 
     oc = make_case(op, case, batch=batch, device=device)
     q, k, v = oc.inputs
