@@ -138,7 +138,7 @@ def test_configure_checks_the_outputs_and_types_against_the_plugin(harness):
 
 
 def test_bad_fields_and_unknown_plugins_give_none_and_the_reason(harness):
-    op, spec_case, _ = _first_cases()[0]
+    op, spec_case, _ = next(item for item in _first_cases() if item[0].plugin_kernels.case_attributes(item[1]))
     attributes = op.plugin_kernels.case_attributes(spec_case)
     plugin = harness.create(op.name, {**attributes, "not_a_field": 1})
     assert plugin is not None
@@ -183,6 +183,7 @@ def test_driver_refuses_without_a_gpu(monkeypatch, capsys):
 
 def test_driver_dry_run_configures_every_entry(built, tmp_path):
     from edgeattn.ops import all_ops
+    from edgeattn.plugins.graph import case_launches
 
     out = tmp_path / "dry.json"
     ids = sorted({case.id for _, case, _ in _first_cases()})
@@ -192,8 +193,11 @@ def test_driver_dry_run_configures_every_entry(built, tmp_path):
     report = json.loads(out.read_text())
     assert report["summary"]["configured"] == report["summary"]["entries"] == len(_first_cases())
     assert set(report["skipped_ops"]) == {op.name for op in all_ops() if op.plugin_kernels is None}
+    workspace = {(op.name, launch.io_types): launch.workspace for op, case, _ in _first_cases()
+                 for launch in case_launches(op, case)}
     for entry in report["entries"]:
-        assert entry["steps"] == {"create": 0, "configure": 0, "workspace": 0}, entry["log"]
+        expected = workspace[(entry["op"], tuple(entry["io_types"]))]
+        assert entry["steps"] == {"create": 0, "configure": 0, "workspace": expected}, entry["log"]
 
 
 def test_gpu_session_refuses_without_a_gpu_and_writes_nothing(tmp_path, capsys):
