@@ -8,8 +8,13 @@ bandwidth, divided by the measured time). Results go to
 `benchmarks/results/kernels_<device>_<YYYY-MM-DD>.json`.
 
     python benchmarks/kernels.py [--ops OP ...] [--batch 1 8] [--dtype fp16 fp32]
+        [--compile-batch 8] [--compile-dtype fp16] [--time-budget SECONDS]
 
-Without a CUDA GPU it exits with a message saying so.
+torch.compile (slow to warm up: one compilation per case, batch and dtype) is timed in a second pass,
+for the batches and dtypes --compile-batch/--compile-dtype name, so a time budget cuts it first. The
+JSON is rewritten after every case, so a run stopped by its budget (or killed) keeps what it measured;
+cases not timed are listed under "not_run" with the reason. Without a CUDA GPU it exits with a message
+saying so.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import platform
 import re
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +59,20 @@ PEAK_BANDWIDTH_GBPS = {
     "Orin": 204.8,
 }
 """Vendor peak DRAM bandwidth (GB/s) by device-name substring; the longest match wins."""
+
+@dataclass(frozen=True)
+class Sweep:
+    """What to time: ops (None: all), batches, dtypes, where torch.compile is timed, do_bench ms, budget (s)."""
+
+    ops: list[str] | None
+    batches: list[int]
+    dtypes: list[str]
+    compile_batches: list[int]
+    compile_dtypes: list[str]
+    warmup: int = 25
+    rep: int = 100
+    time_budget: float | None = None
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -117,13 +137,16 @@ def variants(op_def: Any, oc: OpCase, use_compile: bool = True) -> list[Variant]
         Variant("eager", lambda: op_def.reference(*oc.inputs, **oc.attrs), oc.bytes_moved),
     ]
     if use_compile:
-        compiled = torch.compile(op_def.reference, dynamic=False)
-        found.append(
-            Variant("torch.compile", lambda: compiled(*oc.inputs, **oc.attrs), oc.bytes_moved)
-        )
+        found.append(compile_variant(op_def, oc))
     if op_def.benchmark_variants is not None:
         found += [Variant(name, run, moved) for name, run, moved in op_def.benchmark_variants(oc)]
     return found
+
+
+def compile_variant(op_def: Any, oc: OpCase) -> Variant:
+    """`torch.compile` of the reference (static shapes: one compilation per case, batch and dtype)."""
+    compiled = torch.compile(op_def.reference, dynamic=False)
+    return Variant("torch.compile", lambda: compiled(*oc.inputs, **oc.attrs), oc.bytes_moved)
 
 
 def _max_error(out: Any, ref: torch.Tensor) -> float | None:
@@ -155,22 +178,37 @@ def _measured_copy_gbps() -> float:
     return 2 * src.numel() / (ms * 1e-3) / 1e9
 
 
-def run(
-    op_names: list[str] | None,
-    batches: list[int],
-    dtypes: list[str],
-    use_compile: bool,
-    warmup: int,
-    rep: int,
-) -> dict[str, Any]:
-    """Time every planned case; returns the JSON-ready report."""
-    import triton
+def _time_case(
+    report: dict[str, Any], op_def: Any, case: ShapeCase, batch: int, dtype_name: str,
+    pick: Callable[[Any, OpCase], list[Variant]], sweep: Sweep,
+) -> None:
+    """Time the variants `pick` chooses for one case; a failing variant is recorded, the sweep goes on."""
     import triton.testing
-    from rich.progress import Progress
+
+    oc = make_case(op_def, case, dtype=DTYPES[dtype_name], batch=batch, device="cuda")
+    ref = op_def.reference(
+        *(_upcast(t) for t in oc.inputs), **{k: _upcast(v) for k, v in oc.attrs.items()}
+    ).float()
+    for variant in pick(op_def, oc):
+        entry = {"op": op_def.name, "case": case.id, "batch": batch, "dtype": dtype_name, "impl": variant.name}
+        try:
+            out = variant.run()
+            ms = triton.testing.do_bench(variant.run, warmup=sweep.warmup, rep=sweep.rep, return_mode="median")
+        except Exception as exc:  # a failing variant is recorded, the sweep goes on
+            report["results"].append({**entry, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        report["results"].append({
+            **entry,
+            **metrics(variant.bytes_moved, oc.flops, ms, report["peak_bandwidth_gbps"]),
+            "max_abs_error_vs_fp32": _max_error(out, ref),
+        })
+
+
+def _header(sweep: Sweep) -> dict[str, Any]:
+    import triton
 
     device_name = _require_cuda()
-    peak = peak_bandwidth_gbps(device_name)
-    report: dict[str, Any] = {
+    return {
         "device": device_name,
         "date": dt.datetime.now(dt.timezone.utc).date().isoformat(),
         "versions": {
@@ -179,48 +217,42 @@ def run(
             "cuda": torch.version.cuda,
             "python": platform.python_version(),
         },
-        "peak_bandwidth_gbps": peak,
+        "peak_bandwidth_gbps": peak_bandwidth_gbps(device_name),
         "measured_copy_gbps": _measured_copy_gbps(),
-        "timing": {"method": "triton.testing.do_bench median", "warmup_ms": warmup, "rep_ms": rep},
+        "timing": {"method": "triton.testing.do_bench median", "warmup_ms": sweep.warmup, "rep_ms": sweep.rep},
+        "torch_compile": {"batches": sweep.compile_batches, "dtypes": sweep.compile_dtypes},
+        "time_budget_s": sweep.time_budget,
         "results": [],
+        "not_run": [],
     }
-    runs = [
-        (op_def, case, batch, dtype)
-        for op_def, case, batch in plan(op_names, batches)
-        for dtype in dtypes
-    ]
+
+
+def run(sweep: Sweep, checkpoint: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Time every planned case (torch.compile in a second pass); returns the JSON-ready report.
+
+    `checkpoint(report)` is called after every case (the caller writes the file).
+    """
+    from rich.progress import Progress
+
+    report = _header(sweep)
+    deadline = time.monotonic() + sweep.time_budget if sweep.time_budget else None
+    runs = [(o, c, b, d) for o, c, b in plan(sweep.ops, sweep.batches) for d in sweep.dtypes]
+    compiled = [r for r in runs if r[2] in sweep.compile_batches and r[3] in sweep.compile_dtypes]
+    passes = [("all but torch.compile", runs, lambda o, oc: variants(o, oc, use_compile=False)),
+              ("torch.compile", compiled, lambda o, oc: [compile_variant(o, oc)])]
     with Progress() as progress:
-        task = progress.add_task("kernels", total=len(runs))
-        for op_def, case, batch, dtype_name in runs:
-            progress.update(task, description=f"{op_def.name} {case.id} b{batch} {dtype_name}")
-            oc = make_case(op_def, case, dtype=DTYPES[dtype_name], batch=batch, device="cuda")
-            ref = op_def.reference(
-                *(_upcast(t) for t in oc.inputs), **{k: _upcast(v) for k, v in oc.attrs.items()}
-            ).float()
-            for variant in variants(op_def, oc, use_compile):
-                entry = {
-                    "op": op_def.name,
-                    "case": case.id,
-                    "batch": batch,
-                    "dtype": dtype_name,
-                    "impl": variant.name,
-                }
-                try:
-                    out = variant.run()
-                    ms = triton.testing.do_bench(
-                        variant.run, warmup=warmup, rep=rep, return_mode="median"
-                    )
-                except Exception as exc:  # a failing variant is recorded, the sweep goes on
-                    report["results"].append({**entry, "error": f"{type(exc).__name__}: {exc}"})
+        for impls, todo, pick in passes:
+            task = progress.add_task(impls, total=len(todo))
+            for op_def, case, batch, dtype_name in todo:
+                if deadline is not None and time.monotonic() > deadline:
+                    report["not_run"].append({"op": op_def.name, "case": case.id, "batch": batch, "dtype": dtype_name,
+                                              "impls": impls, "reason": f"time budget of {sweep.time_budget} s spent"})
                     continue
-                report["results"].append(
-                    {
-                        **entry,
-                        **metrics(variant.bytes_moved, oc.flops, ms, peak),
-                        "max_abs_error_vs_fp32": _max_error(out, ref),
-                    }
-                )
-            progress.advance(task)
+                progress.update(task, description=f"{op_def.name} {case.id} b{batch} {dtype_name}")
+                _time_case(report, op_def, case, batch, dtype_name, pick, sweep)
+                progress.advance(task)
+                if checkpoint is not None:
+                    checkpoint(report)
     return report
 
 
@@ -228,6 +260,15 @@ def _upcast(value: Any) -> Any:
     if isinstance(value, torch.Tensor) and value.is_floating_point():
         return value.float()
     return value
+
+
+def _write(report: dict[str, Any], out_dir: Path) -> Path:
+    path = result_path(report["device"], dt.date.fromisoformat(report["date"]), out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,19 +279,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-compile", action="store_true", help="skip torch.compile (slow to warm up)"
     )
+    parser.add_argument(
+        "--compile-batch", nargs="+", type=int, help="batches torch.compile is timed at (default: --batch)"
+    )
+    parser.add_argument(
+        "--compile-dtype", nargs="+", choices=sorted(DTYPES), help="dtypes for torch.compile (default: --dtype)"
+    )
     parser.add_argument("--warmup", type=int, default=25, help="do_bench warm-up, ms")
     parser.add_argument("--rep", type=int, default=100, help="do_bench repetition time, ms")
+    parser.add_argument("--time-budget", type=float, help="seconds; cases not started by then are listed as not run")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
+    sweep = Sweep(
+        ops=args.ops, batches=args.batch, dtypes=args.dtype,
+        compile_batches=[] if args.no_compile else (args.compile_batch or args.batch),
+        compile_dtypes=[] if args.no_compile else (args.compile_dtype or args.dtype),
+        warmup=args.warmup, rep=args.rep, time_budget=args.time_budget,
+    )
     try:
-        report = run(args.ops, args.batch, args.dtype, not args.no_compile, args.warmup, args.rep)
+        report = run(sweep, checkpoint=lambda r: _write(r, args.out_dir))
     except EdgeattnError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code
-    path = result_path(report["device"], dt.date.fromisoformat(report["date"]), args.out_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {path} ({len(report['results'])} timings)")
+    path = _write(report, args.out_dir)
+    print(f"wrote {path} ({len(report['results'])} timings, {len(report['not_run'])} cases not run)")
     return 0
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.bundle_files import graph_file
@@ -141,10 +141,19 @@ def _uncalibrated_nodes(graph: onnx.ModelProto, config: QDQConfig, observers: di
             if any(by_name[name].input[i] not in observers for i in indices)}
 
 
+QUANTIZED_SCALE_KEYS = ("q", "k", "v")
+"""The head-scale keys of the plugin inputs 0, 1, 2: their int8 values come from the graph's Q/DQ."""
+
+
 def attach_head_scales(graph: onnx.ModelProto, sites: dict[str, dict]) -> None:
     """Per-head scale attributes on the plugin nodes of ops that take them, matched to the sites' op calls in
     execution order (a site calling its op once per head gives each node its own head). Calls of an op the
-    graph decomposes (no TensorRT plugin: no node of its type) are skipped."""
+    graph decomposes (no TensorRT plugin: no node of its type) are skipped.
+
+    TensorRT hands the plugin q, k and v as the int8 values of the QuantizeLinear feeding each input
+    (Q -> DQ -> plugin fuses to Q -> plugin), so `int8_q/k/v_scales` are that Q's scale, one value per head;
+    the calibrated per-head scales give only p and o. A node none of whose inputs is quantized (left fp32)
+    gets no INT8 attributes."""
     takes_scales = {o.name for o in all_ops() if o.int8 is not None and o.int8.head_scales}
     nodes = [n for n in graph.graph.node if n.domain == PLUGIN_DOMAIN and n.op_type in takes_scales]
     emitted = {n.op_type for n in nodes}
@@ -160,9 +169,46 @@ def attach_head_scales(graph: onnx.ModelProto, sites: dict[str, dict]) -> None:
             f"{len(nodes)} plugin attention nodes but {len(per_node)} calibrated attention calls",
             "Export the plugin graph from the same rewritten model that was calibrated.",
         )
+    quantizers = _input_quantizers(graph)
     for node, scales in zip(nodes, per_node):
-        for key, values in sorted(scales.items()):
+        fed = _fed_scales(node, quantizers, len(scales["q"]))
+        if not fed:
+            continue
+        for key, values in sorted({**scales, **fed}.items()):
             node.attribute.append(helper.make_attribute(f"int8_{key}_scales", [float(v) for v in values]))
+
+
+def _input_quantizers(graph: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Scale of the QuantizeLinear behind each DequantizeLinear output (a Q -> DQ pair), by DQ output name."""
+    initializers = {t.name: t for t in graph.graph.initializer}
+    producers = {out: node for node in graph.graph.node for out in node.output}
+    scales = {}
+    for node in graph.graph.node:
+        quantize = producers.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if quantize is not None and quantize.op_type == "QuantizeLinear" and quantize.input[1] in initializers:
+            scales[node.output[0]] = numpy_helper.to_array(initializers[quantize.input[1]])
+    return scales
+
+
+def _fed_scales(node: onnx.NodeProto, quantizers: dict[str, np.ndarray], heads: int) -> dict[str, list[float]]:
+    """q, k, v scales of a plugin node from the Q nodes feeding its inputs ({} when none is quantized)."""
+    fed = {key: quantizers[name] for key, name in zip(QUANTIZED_SCALE_KEYS, node.input) if name in quantizers}
+    if not fed:
+        return {}
+    if len(fed) != len(QUANTIZED_SCALE_KEYS):
+        raise EdgeattnError(
+            f"plugin node {node.name!r} has Q/DQ on {sorted(fed)} only; its q, k and v are quantized together",
+            "Quantize all three inputs of the node or none (skip_nodes).",
+        )
+    result = {}
+    for key, scale in fed.items():
+        if scale.size not in (1, heads):
+            raise EdgeattnError(
+                f"plugin node {node.name!r}: the Q feeding {key} has {scale.size} scales for {heads} heads",
+                "Quantize plugin inputs per tensor (the TensorRT style).",
+            )
+        result[key] = np.broadcast_to(scale.reshape(-1), (heads,)).astype(np.float32).tolist()
+    return result
 
 
 def _calibration_record(calib: CalibrationConfig, data, results, plan: _Plan, headwise: HeadwiseResult | None,

@@ -327,7 +327,7 @@ def _launch(
     m, dv = k.shape[2], v.shape[3]
     min_k = 32 if q.dtype == torch.int8 else 16  # NVIDIA tl.dot: K >= 32 for int8, >= 16 for fp16
     block_dv = block(dv, 16, 128)
-    mask = key_mask.view(torch.uint8) if key_mask is not None else None
+    mask = key_mask.view(torch.uint8) if key_mask is not None and key_mask.dtype == torch.bool else key_mask
     return _Launch(
         grid=(batch * heads, triton.cdiv(n, block(n, 16, 64)), triton.cdiv(dv, block_dv)),
         inputs=(q, k, v, bias if bias is not None else q, mask if mask is not None else q),

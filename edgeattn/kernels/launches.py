@@ -14,7 +14,8 @@ from typing import Any
 from edgeattn.errors import EdgeattnError
 from edgeattn.kernels.aot import KernelLaunch
 
-TRT_TYPES = {"float32": "kFLOAT", "float16": "kHALF", "int8": "kINT8", "int32": "kINT32", "bool": "kBOOL"}
+TRT_TYPES = {"float32": "kFLOAT", "float16": "kHALF", "int8": "kINT8", "int32": "kINT32", "int64": "kINT64",
+             "bool": "kBOOL", "uint8": "kUINT8"}
 """TensorRT DataType names of the torch dtypes plugins exchange (by `str(dtype)` without `torch.`)."""
 
 
@@ -22,12 +23,15 @@ TRT_TYPES = {"float32": "kFLOAT", "float16": "kHALF", "int8": "kINT8", "int32": 
 class PluginLaunch:
     """One launch of a plugin: its I/O types (inputs then outputs), the recorded call and pointer bindings.
 
-    bindings: per pointer argument, what the plugin binds it to: "in<i>", "out<i>" or "const+<byte offset>".
+    bindings: per pointer argument, what the plugin binds it to: "in<i>", "out<i>", "const+<byte offset>"
+    or "ws+<byte offset>" (a buffer the launcher allocates, placed in the plugin workspace).
+    workspace: bytes those buffers span (the plugin's getWorkspaceSize when the kernel needs no scratch).
     """
 
     io_types: tuple[str, ...]
     launch: KernelLaunch
     bindings: tuple[str, ...]
+    workspace: int = 0
 
     @property
     def key(self) -> str:
@@ -92,6 +96,27 @@ def trt_type(dtype: Any) -> str:
     if name not in TRT_TYPES:
         raise EdgeattnError(f"No TensorRT plugin type for {name}.", f"Use one of: {', '.join(TRT_TYPES)}.")
     return TRT_TYPES[name]
+
+
+WORKSPACE_ALIGNMENT = 256
+"""Byte alignment of workspace buffers (C++ kWorkspaceAlignment)."""
+
+
+def workspace_names(launch: KernelLaunch, parameters: tuple[str, ...]) -> tuple[dict[int, str], int]:
+    """Names ("ws+<offset>") of the buffers the launcher allocated for the kernel `parameters`, laid out
+    in that order at aligned offsets as `KernelCall::reserveWorkspace` lays them, and the bytes spanned."""
+    positions = {name: i for i, name in enumerate(n for n, kind in launch.signature.items() if kind != "constexpr")}
+    names: dict[int, str] = {}
+    end = 0
+    for parameter in parameters:
+        if parameter not in positions:
+            raise EdgeattnError(f"{launch.name} has no runtime parameter {parameter!r}.",
+                                "Name the kernel's workspace pointer parameters.")
+        buffer = launch.args[positions[parameter]]
+        offset = -(-end // WORKSPACE_ALIGNMENT) * WORKSPACE_ALIGNMENT
+        names[buffer.data_ptr()] = f"ws+{offset}"
+        end = offset + buffer.numel() * buffer.element_size()
+    return names, end
 
 
 def bindings_by_pointer(launch: KernelLaunch, names: dict[int, str]) -> tuple[str, ...]:

@@ -30,10 +30,14 @@ class PluginKernels:
     (`edgeattn.kernels.launches.PluginLaunch`, one per accepted I/O type combination).
     case_attributes(case): the plugin node attributes of a spec.yaml case, INT8 scales included
     (so a case's launches are `node_launches(case_attributes(case), shapes of spec.inputs)`).
+    enqueue_case(case, io_types, batch, device): the GPU enqueue check of one accepted type combination
+    (`edgeattn.ops.enqueue.EnqueueCase`: inputs, fields, reference, Triton launch). None: only the
+    float combinations of the spec inputs are checked (`edgeattn.ops.enqueue.float_case`).
     """
 
     node_launches: Callable[[dict[str, Any], list[list[Any]]], list[Any]]
     case_attributes: Callable[[Any], dict[str, Any]]
+    enqueue_case: Callable[[Any, tuple[str, ...], int, str], Any] | None = None
 
 
 @dataclass(frozen=True)

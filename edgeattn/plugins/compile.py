@@ -5,7 +5,9 @@
 Writes `<out>/sm_<arch>/variants.tsv` and one `.cubin` (+ its `.ptx`) per variant: what the
 library's CMake embeds (`EDGEATTN_CUBIN_DIR`). Compiling runs in one child process per arch without
 TRITON_INTERPRET (kernels defined under the interpreter cannot be compiled), with the arch's ptxas
-(`edgeattn.plugins.ptxas`); every table is checked (`edgeattn.plugins.cubin_check`) before returning.
+(`edgeattn.plugins.ptxas`); every table is checked (`edgeattn.plugins.cubin_check`), and the PTX of
+every kernel that hands a workspace buffer between its phases (`edgeattn.plugins.ptx_barriers`),
+before returning.
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ def _request(launches: list[PluginLaunch], arch: int, out: Path) -> dict:
     }
 
 
+def workspace_problems(launches: list[PluginLaunch], folder: Path) -> list[str]:
+    """Kernels of `folder` whose launches use workspace buffers but whose PTX does not fence them."""
+    from edgeattn.plugins.cubin_check import read_table
+    from edgeattn.plugins.ptx_barriers import unfenced_reads
+
+    files = {row.key: folder / row.file for row in read_table(folder)}
+    problems = []
+    for launch in launches:
+        if launch.workspace and launch.key in files:
+            ptx = files[launch.key].with_suffix(".ptx").read_text()
+            problems += [f"{files[launch.key].name}: {p}" for p in unfenced_reads(ptx)]
+    return problems
+
+
 def compile_launches(launches: list[PluginLaunch], archs: list[int], out: Path) -> dict[int, Path]:
     """Compile every launch for every arch (archs in parallel); returns arch -> its folder."""
     from edgeattn.plugins.cubin_check import check_table
@@ -71,6 +87,11 @@ def compile_launches(launches: list[PluginLaunch], archs: list[int], out: Path) 
         if problems:
             raise EdgeattnError(f"sm_{arch} cubins fail their checks: " + "; ".join(problems),
                                 "Use the ptxas edgeattn.plugins.ptxas selects for this arch.")
+        problems = workspace_problems(launches, arch_dir(out, arch))
+        if problems:
+            raise EdgeattnError(f"sm_{arch} kernels read their workspace unsafely: " + "; ".join(problems),
+                                "Separate the phases with tl.debug_barrier() and read the workspace with "
+                                "cache_modifier='.cg', or split the kernel into two launches.")
     return {arch: arch_dir(out, arch) for arch in archs}
 
 

@@ -11,6 +11,7 @@ fixtures can hold them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +31,10 @@ ONNX_TO_TRT = {
     onnx.TensorProto.BOOL: "kBOOL",
     onnx.TensorProto.INT64: "kINT64",
 }
+FLOAT_DATA_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16,
+                    onnx.TensorProto.DOUBLE)
+SMALL_INITIALIZER = 64
+"""Float initializers up to this many elements stay in the shape-inference copy (e.g. Resize scales)."""
 ATTRIBUTE_TYPES = {
     onnx.AttributeProto.FLOAT: "FLOAT",
     onnx.AttributeProto.FLOATS: "FLOATS",
@@ -125,35 +130,61 @@ def _trt(elem_type: int) -> str:
     return ONNX_TO_TRT.get(elem_type, f"onnx:{elem_type}")
 
 
-def _value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
-    """Every tensor's ONNX type and shape after shape inference, initializers included."""
-    graph = onnx.shape_inference.infer_shapes(model).graph
+def _shape_skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `model` for shape inference: large float initializers become typed graph inputs
+    (their values never decide a shape), so repeated inference does not copy the weights."""
+    light = onnx.ModelProto()
+    light.CopyFrom(model)
+    graph = light.graph
+    kept = []
+    for tensor in graph.initializer:
+        if tensor.data_type in FLOAT_DATA_TYPES and math.prod(tensor.dims) > SMALL_INITIALIZER:
+            graph.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+        else:
+            kept.append(tensor)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return light
+
+
+def _value_infos(graph: onnx.GraphProto) -> dict[str, onnx.ValueInfoProto]:
     initializers = [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in graph.initializer]
     return {v.name: v for v in (*initializers, *graph.value_info, *graph.input, *graph.output)}
 
 
-def plugin_nodes(model: onnx.ModelProto) -> list[PluginNode]:
-    """Every edgeattn node of the main graph, in graph order, with ONNX's types and shapes.
-
-    Where inference knows nothing past an edgeattn node (fp16 graphs carry no value_info), the
-    node's evaluated outputs are added as value_info and inference runs again, so the nodes
-    downstream of it (e.g. EfficientViT-M's cascaded heads) get their types and shapes too.
-    """
+def _edgeattn_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     known = {op.name for op in all_ops()}
-    working = onnx.ModelProto()
-    working.CopyFrom(model)
-    value_infos = _value_infos(working)
+    return [node for node in graph.node if node.domain == DOMAIN and node.op_type in known]
+
+
+def _inferred_graph(model: onnx.ModelProto) -> onnx.GraphProto:
+    """The shape-inferred graph; where inference stops at an edgeattn node (its schema has no shape
+    function, and fp16 conversion drops the exporter's value_info), the node's outputs are evaluated
+    (symbolic input dims read as 1) and inference resumes after it."""
+    light = _shape_skeleton(model)
+    for _ in range(len(light.graph.node) + 1):
+        graph = onnx.shape_inference.infer_shapes(light).graph
+        infos = _value_infos(graph)
+        for node in _edgeattn_nodes(graph):
+            inputs = [_tensor_info(infos, name) for name in node.input]
+            if all(_tensor_info(infos, name) is not None for name in node.output) or None in inputs:
+                continue
+            for name, (elem_type, shape) in zip(node.output, _evaluated_outputs(node, inputs), strict=True):
+                light.graph.value_info.append(onnx.helper.make_tensor_value_info(name, elem_type, shape))
+            break
+        else:
+            return graph
+    raise UsageError("ONNX shape inference does not converge on this graph.", "Report the graph.")
+
+
+def plugin_nodes(model: onnx.ModelProto) -> list[PluginNode]:
+    """Every edgeattn node of the main graph, in graph order, with ONNX's types and shapes."""
+    graph = _inferred_graph(model)
+    value_infos = _value_infos(graph)
     nodes = []
-    for node in model.graph.node:
-        if node.domain != DOMAIN or node.op_type not in known:
-            continue
+    for node in _edgeattn_nodes(graph):
         inputs = [_require(_tensor_info(value_infos, name), name) for name in node.input]
-        outputs = [_tensor_info(value_infos, name) for name in node.output]
-        if any(info is None for info in outputs):
-            outputs = _evaluated_outputs(node, inputs)
-            working.graph.value_info.extend(onnx.helper.make_tensor_value_info(name, elem_type, shape)
-                                            for name, (elem_type, shape) in zip(node.output, outputs, strict=True))
-            value_infos = _value_infos(working)
+        outputs = [_require(_tensor_info(value_infos, name), name) for name in node.output]
         nodes.append(
             PluginNode(
                 op_type=node.op_type,
@@ -195,10 +226,19 @@ def graph_launches(models: list[onnx.ModelProto]) -> list[PluginLaunch]:
     return unique_launches([launch for node in nodes for launch in node_launches(node)])
 
 
+def case_inputs(op: Any, case: Any) -> list[Any]:
+    """The fp32 input tensors of one spec.yaml case of `op`, required then the optional ones the case
+    has, in spec order (`edgeattn.ops.cases.make_case`: dims a case leaves to its inputs' recipe, such
+    as a voxel op's set count, are concrete)."""
+    from edgeattn.ops.cases import make_case
+
+    made = make_case(op, case)
+    return [*made.inputs, *(made.attrs[name] for name in op.spec.optional_inputs if name in made.attrs)]
+
+
 def case_launches(op: Any, case: Any) -> list[PluginLaunch]:
     """The launches of one spec.yaml case of `op` (INT8 ones included)."""
-    names = [name for name in (*op.spec.inputs, *op.spec.optional_inputs) if name in case.shapes]
-    shapes = [case.shapes[name] for name in names]
+    shapes = [list(tensor.shape) for tensor in case_inputs(op, case)]
     return op.plugin_kernels.node_launches(op.plugin_kernels.case_attributes(case), shapes)
 
 

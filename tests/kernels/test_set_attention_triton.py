@@ -44,6 +44,10 @@ def test_any_slot_mapping_and_int32_indices():
         q, k, v, inds.int(), valid, slot.int(), 2, 0.25, out=poisoned(v.shape, torch.float32)
     )
     assert_matches(out, set_attention(q, k, v, inds, valid, slot, 2, 0.25), torch.float32)
+    as_int = set_triton.set_attention(
+        q, k, v, inds, valid.int() * 3, slot, 2, 0.25, out=poisoned(v.shape, torch.float32)
+    )
+    assert_matches(as_int, set_attention(q, k, v, inds, valid, slot, 2, 0.25), torch.float32)
 
 
 def test_bad_indices_raise_before_launch():
@@ -52,7 +56,31 @@ def test_bad_indices_raise_before_launch():
     inds, valid, slot = set_partition(10, 4, gen)
     with pytest.raises(UsageError, match="set_inds values"):
         set_triton.set_attention(q, q, q, inds + 10, valid, slot, 2, 0.25)
-    ok, reason = set_triton.can_run(q, q, q, inds, valid.int(), slot, 2, 0.25)
-    assert not ok and "set_valid must be bool" in reason
+    ok, reason = set_triton.can_run(q, q, q, inds, valid.long(), slot, 2, 0.25)
+    assert not ok and "set_valid must be bool or int32" in reason
     ok, reason = set_triton.can_run(q, q, q, inds, valid, slot, 3, 0.25)
     assert not ok and "num_heads=3" in reason
+
+
+def test_out_of_range_indices_give_zero_rows_and_masked_keys(monkeypatch):
+    """What a TensorRT plugin (which cannot check indices before launching) computes for a bad
+    partition: no out-of-bounds access, a zero row for a bad slot or query index, bad keys masked."""
+    gen = generator()
+    n, size = 20, 8
+    q, k, v = (randn(gen, n, 16) for _ in range(3))
+    inds, valid, slot = set_partition(n, size, gen)
+    bad_inds, bad_slot = inds.clone(), slot.clone()
+    bad_inds[0, 3] = n + 5  # a key of set 0 (and the query of the voxel in that slot)
+    bad_inds[1, 2] = -7
+    bad_slot[4] = inds.numel() + 100
+    bad_slot[5] = -1
+    monkeypatch.setattr(set_triton, "_index_refusal", lambda *args: "")
+    out = set_triton.set_attention(
+        q, k, v, bad_inds, valid, bad_slot, 2, 0.25, out=poisoned(v.shape, torch.float32)
+    )
+    masked = valid.clone()
+    masked[0, 3] = masked[1, 2] = False
+    expected = set_attention(q, k, v, inds, masked, slot, 2, 0.25)
+    zero_rows = torch.tensor([4, 5, int(inds[0, 3]), int(inds[1, 2])])
+    expected[zero_rows] = 0.0
+    assert_matches(out, expected, torch.float32)

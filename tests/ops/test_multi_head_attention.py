@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -104,8 +105,14 @@ def test_onnx_flavour_matches_reference_on_every_case(cases, flavour):
 
 
 def check_plugin_attributes(model):
-    for node, (shapes, attributes) in zip(model.graph.node, ALL_CASES.values(), strict=False):
+    nodes = [node for node in model.graph.node if node.op_type == "MultiHeadAttention"]
+    producers = {out: node for node in model.graph.node for out in node.output}
+    assert len(nodes) == len(ALL_CASES)
+    for node, (shapes, attributes) in zip(nodes, ALL_CASES.values(), strict=True):
         values = {a.name: a for a in node.attribute}
+        if "key_mask" in shapes:  # TensorRT plugins take no bool tensors: the mask arrives as int32
+            cast = producers[node.input[-1]]
+            assert cast.op_type == "Cast" and cast.attribute[0].i == onnx.TensorProto.INT32
         assert values["num_heads"].i == shapes["q"][1]
         assert values["scale"].f == pytest.approx(attributes["scale"])
         assert values["has_attn_bias"].i == int("attn_bias" in shapes)

@@ -163,6 +163,73 @@ BAD_FIELDS += [
 ]
 
 
+DFC = "DFCAttention"
+DFC_INPUTS = (("kFLOAT", [1, 8, 3, 3]), ("kFLOAT", [8, 1, 1, 5]), ("kFLOAT", [8]), ("kFLOAT", [8, 1, 5, 1]),
+              ("kFLOAT", [8]), ("kFLOAT", [1, 8, 7, 7]))
+
+
+def _dfc(case_id: str, expected: str, **kwargs: Any) -> BadField:
+    return BadField(case_id, DFC, expected, inputs=DFC_INPUTS, **kwargs)
+
+
+LKA = "LargeKernelAttention"
+LKA_INPUTS = (("kFLOAT", [1, 8, 14, 14]), ("kFLOAT", [8, 1, 5, 5]), ("kFLOAT", [8]), ("kFLOAT", [8, 1, 7, 7]),
+              ("kFLOAT", [8]))
+
+
+def _lka(case_id: str, expected: str, **kwargs: Any) -> BadField:
+    return BadField(case_id, LKA, expected, inputs=LKA_INPUTS, **kwargs)
+
+
+SA = "SetAttention"
+SA_INPUTS = (("kFLOAT", [49, 24]), ("kFLOAT", [49, 24]), ("kFLOAT", [49, 24]), ("kINT64", [7, 7]),
+             ("kINT32", [7, 7]), ("kINT64", [49]))
+HEADS = {"num_heads": ("INT", 3)}
+SA_SCALE = {"scale": ("FLOAT", 0.35)}
+
+
+def _sa(case_id: str, expected: str, **kwargs: Any) -> BadField:
+    return BadField(case_id, SA, expected, inputs=SA_INPUTS, **kwargs)
+
+
+BAD_FIELDS += [
+    _dfc("dfc_int8_scale_is_no_field", "field 'int8_q_scales' is not a field of this plugin",
+         raw=(("int8_q_scales", "kFLOAT32", 1, float_field(0.01)),)),
+    _dfc("dfc_attribute_is_no_field", "field 'dilation' is not a field of this plugin",
+         raw=(("dilation", "kINT32", 1, "03000000"),)),
+    _lka("lka_missing_dilation", "required field 'dilation'", attributes={"plugin_version": ("STRING", "1")}),
+    _lka("lka_no_collection", "required field 'dilation'", no_fields=True),
+    _lka("lka_dilation_float", "field 'dilation' has type kFLOAT32; expected kINT32",
+         attributes={"dilation": ("FLOAT", 3.0)}),
+    _lka("lka_dilation_int64", "field 'dilation' has type kINT64",
+         raw=(("dilation", "kINT64", 1, "0300000000000000"),)),
+    _lka("lka_dilation_two_values", "field 'dilation' has 2 values; expected 1",
+         attributes={"dilation": ("INTS", [3, 3])}),
+    _lka("lka_dilation_zero", "'dilation' is 0; it must lie in [1, 1024]", attributes={"dilation": ("INT", 0)}),
+    _lka("lka_dilation_negative", "'dilation' is -3; it must lie in [1, 1024]", attributes={"dilation": ("INT", -3)}),
+    _lka("lka_dilation_huge", "'dilation' is 4096; it must lie in [1, 1024]", attributes={"dilation": ("INT", 4096)}),
+    _lka("lka_null_data", "field 'dilation' has length 1 but no data", raw=(("dilation", "kINT32", 1, "null"),)),
+    _sa("sa_missing_heads", "required field 'num_heads'", attributes=SA_SCALE),
+    _sa("sa_missing_scale", "required field 'scale'", attributes=HEADS),
+    _sa("sa_no_collection", "required field 'num_heads'", no_fields=True),
+    _sa("sa_heads_zero", "'num_heads' is 0; it must lie in [1, 65535]",
+        attributes={**SA_SCALE, "num_heads": ("INT", 0)}),
+    _sa("sa_heads_negative", "'num_heads' is -8; it must lie in [1, 65535]",
+        attributes={**SA_SCALE, "num_heads": ("INT", -8)}),
+    _sa("sa_heads_float", "field 'num_heads' has type kFLOAT32; expected kINT32",
+        attributes={**SA_SCALE, "num_heads": ("FLOAT", 3.0)}),
+    _sa("sa_scale_int", "field 'scale' has type kINT32; expected kFLOAT32", attributes={**HEADS, "scale": ("INT", 1)}),
+    _sa("sa_scale_zero", "it must be positive and finite", attributes={**HEADS, "scale": ("FLOAT", 0.0)}),
+    _sa("sa_scale_inf", "it must be positive and finite", attributes={**HEADS, "scale": ("FLOAT", float("inf"))}),
+    _sa("sa_scale_two_values", "field 'scale' has 2 values; expected 1",
+        attributes={**HEADS, "scale": ("FLOATS", [0.35, 0.35])}),
+    _sa("sa_int8_scale_is_no_field", "field 'int8_q_scales' is not a field of this plugin",
+        attributes={**HEADS, **SA_SCALE}, raw=(("int8_q_scales", "kFLOAT32", 1, float_field(0.01)),)),
+    _sa("sa_negative_length", "field 'num_heads' has negative length -1", attributes=SA_SCALE,
+        raw=(("num_heads", "kINT32", -1, "03000000"),)),
+]
+
+
 @dataclass(frozen=True)
 class BadShape:
     """Valid fields but input shapes the plugin cannot run: created, then every shape query, configure
@@ -190,7 +257,7 @@ BAD_SHAPES = [
     BadShape("mha_bias_shape", MHA, "attn_bias [1, 49, 48] must be [H, N, M] or [B, H, N, M]", MHA_BIAS,
              (*EV_M, ("kFLOAT", [1, 49, 48]))),
     BadShape("mha_mask_shape", MHA, "key_mask [32, 36] must be [B, M] = [64, 36]", MHA_MASK,
-             (*DSVT, ("kBOOL", [32, 36]))),
+             (*DSVT, ("kINT32", [32, 36]))),
     BadShape("mha_k_head_dim", MHA, "must be [B, H, M, D] with B, H, D of q", MHA_FIELDS,
              (MHA_INPUTS[0], ("kFLOAT", [1, 2, 49, 16]), MHA_INPUTS[2])),
     BadShape("mha_head_dim_over_256", MHA, "head dim 320 exceeds the kernel limit 256", MHA_FIELDS,

@@ -3,8 +3,10 @@ version an AddressSanitizer build of the library and of the host test program, r
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from plugin_helpers import (
     Request,
     build_host_test,
     build_plugins,
+    concrete_shape,
     headers_refusal,
     node_request,
     run_host_test,
@@ -25,11 +28,38 @@ FIXTURE = Path(__file__).parent / "data" / "plugin_nodes.json"
 
 @dataclass
 class FixtureNode:
-    """One recorded plugin node and the request id the host tests use for it."""
+    """One recorded plugin node, the request id the host tests use for it, and its graph's TensorRT
+    profile (symbol -> min/opt/max; empty for static graphs)."""
 
     id: str
     graph: str
     node: Any  # edgeattn.plugins.graph.PluginNode
+    dims: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def at(self, which: str = "opt") -> Any:
+        """The node with its symbolic dims at the profile's `which` (min/opt/max) value, as the host test runs it."""
+        def shapes(items: list) -> list:
+            return [concrete_shape(shape, self.dims, which) for shape in items]
+
+        return dataclasses.replace(self.node, input_shapes=shapes(self.node.input_shapes),
+                                   output_shapes=shapes(self.node.output_shapes))
+
+    def request(self) -> Request:
+        return node_request(self.id, self.node, self.dims)
+
+    @functools.cached_property
+    def launches(self) -> list[Any]:
+        """The Python launches at the runtime (opt) shapes, one per accepted type combination."""
+        from edgeattn.plugins.graph import node_launches
+
+        return node_launches(self.at())
+
+    @functools.cached_property
+    def largest_launches(self) -> list[Any]:
+        """The launches at the profile's max shapes (what getWorkspaceSize is computed for)."""
+        from edgeattn.plugins.graph import node_launches
+
+        return node_launches(self.at("max")) if self.at("max") != self.at() else self.launches
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +69,7 @@ def fixture_nodes() -> list[FixtureNode]:
     graphs = json.loads(FIXTURE.read_text())["graphs"]
     return [
         FixtureNode(f"g{g}:{record['name']}", f"{graph['model']}@{graph['resolution']}/{graph['graph']}",
-                    PluginNode.from_json(record))
+                    PluginNode.from_json(record), graph.get("dims", {}))
         for g, graph in enumerate(graphs) for record in graph["nodes"]
     ]
 
@@ -49,14 +79,14 @@ def plugin_cubins(tmp_path_factory, fixture_nodes) -> Path:
     """sm_87 cubins (CUDA 12.6 ptxas) of every kernel variant the fixture nodes need."""
     from edgeattn.errors import UsageError
     from edgeattn.plugins.compile import compile_launches
-    from edgeattn.plugins.graph import node_launches, unique_launches
+    from edgeattn.plugins.graph import unique_launches
     from edgeattn.plugins.ptxas import jetpack6_ptxas
 
     try:
         jetpack6_ptxas()
     except UsageError as exc:
         pytest.skip(f"no JetPack 6 ptxas: {exc.what} {exc.hint}")
-    launches = unique_launches([launch for item in fixture_nodes for launch in node_launches(item.node)])
+    launches = unique_launches([launch for item in fixture_nodes for launch in item.launches])
     out = tmp_path_factory.mktemp("cubins")
     compile_launches(launches, [87], out)
     return out
@@ -76,7 +106,7 @@ def all_requests(fixture_nodes: list[FixtureNode]) -> list[Request]:
     from bad_fields import BAD_FIELDS, BAD_SHAPES
     from spec_cases import spec_requests
 
-    return ([node_request(item.id, item.node) for item in fixture_nodes] + spec_requests()
+    return ([item.request() for item in fixture_nodes] + spec_requests()
             + [case.request() for case in (*BAD_FIELDS, *BAD_SHAPES)])
 
 

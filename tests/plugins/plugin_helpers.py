@@ -38,12 +38,13 @@ class Request:
 
     id: str
     plugin: str
-    inputs: list[tuple[str, list[int]]]
+    inputs: list[tuple[str, list[int]]]  #: (TensorRT type, runtime dims)
     attributes: dict[str, tuple[str, Any]] = field(default_factory=dict)
     raw: list[tuple[str, str, int, str]] = field(default_factory=list)
     no_fields: bool = False
     version: str = "1"
     namespace: str = "edgeattn"
+    ranges: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)  #: input -> profile min, max
 
     def lines(self) -> list[str]:
         out = [f"case {self.id}", f"plugin {self.plugin} {self.version} {self.namespace}"]
@@ -51,8 +52,16 @@ class Request:
                 for name, (kind, value) in self.attributes.items()]
         out += [f"raw {name} {kind} {length} {data}" for name, kind, length, data in self.raw]
         out += ["nofields"] if self.no_fields else []
-        out += [f"input {kind} {len(dims)} {' '.join(str(d) for d in dims)}" for kind, dims in self.inputs]
+        for index, (kind, dims) in enumerate(self.inputs):
+            line = f"input {kind} {len(dims)} {_ints(dims)}"
+            if index in self.ranges:
+                line += f" range {_ints(self.ranges[index][0])} {_ints(self.ranges[index][1])}"
+            out.append(line)
         return [*out, "end"]
+
+
+def _ints(values: list[int]) -> str:
+    return " ".join(str(v) for v in values)
 
 
 def _encode(kind: str, value: Any) -> list[str]:
@@ -72,15 +81,19 @@ def float_field(*values: float) -> str:
     return b"".join(struct.pack("<f", v) for v in values).hex()
 
 
-def concrete(shape: list[int | str]) -> list[int]:
-    """A graph shape as the host tests run it: symbolic dims (batch, voxel counts) read as 1."""
-    return [d if isinstance(d, int) else 1 for d in shape]
+def concrete_shape(shape: list[int | str], dims: dict[str, dict[str, int]], which: str = "opt") -> list[int]:
+    """A shape with its symbolic dims at the profile's `which` (min/opt/max) value; 1 if not profiled."""
+    return [d if isinstance(d, int) else dims.get(d, {}).get(which, 1) for d in shape]
 
 
-def node_request(request_id: str, node: PluginNode) -> Request:
-    """The request for a graph node: its attributes, types and shapes (symbolic dims read as 1)."""
-    inputs = [(t, concrete(s)) for t, s in zip(node.input_types, node.input_shapes)]
-    return Request(request_id, node.op_type, inputs, dict(node.attributes))
+def node_request(request_id: str, node: PluginNode, dims: dict[str, dict[str, int]] | None = None) -> Request:
+    """The request for a graph node: its attributes, types and shapes at the TensorRT profile `dims`
+    (symbol -> min/opt/max; runtime dims at opt, the range for symbolic inputs; unprofiled symbols read as 1)."""
+    dims = dims or {}
+    inputs = [(t, concrete_shape(s, dims)) for t, s in zip(node.input_types, node.input_shapes)]
+    ranges = {i: (concrete_shape(s, dims, "min"), concrete_shape(s, dims, "max"))
+              for i, s in enumerate(node.input_shapes) if any(d in dims for d in s if isinstance(d, str))}
+    return Request(request_id, node.op_type, inputs, dict(node.attributes), ranges=ranges)
 
 
 def run_host_test(program: Path, library: Path, requests: list[Request], workdir: Path) -> list[dict[str, Any]]:

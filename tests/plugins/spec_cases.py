@@ -1,5 +1,5 @@
-"""Host-test requests for every spec.yaml case of every op with a plugin (fp32 float inputs; the
-optional inputs a case gives, after the required ones)."""
+"""Host-test requests for every spec.yaml case of every op with a plugin (its first accepted I/O types;
+the optional inputs a case gives, after the required ones)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,13 @@ def input_type(op: Any, name: str) -> str:
 
 
 def spec_request(op: Any, case: Any) -> Request:
+    """The case's shapes with the plugin's first accepted input types (fp32 floats)."""
+    from edgeattn.plugins.graph import case_inputs, case_launches
+
+    types = case_launches(op, case)[0].io_types
     attributes = {name: (attribute_kind(v), v) for name, v in op.plugin_kernels.case_attributes(case).items()}
     attributes.update({"plugin_version": ("STRING", "1"), "plugin_namespace": ("STRING", "edgeattn")})
-    inputs = [(input_type(op, name), list(case.shapes[name])) for name in case_inputs(op, case)]
+    inputs = [(kind, list(tensor.shape)) for kind, tensor in zip(types, case_inputs(op, case), strict=False)]
     return Request(f"spec:{op.name}:{case.id}", op.name, inputs, attributes)
 
 

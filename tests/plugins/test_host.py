@@ -1,11 +1,13 @@
 """The plugin library loaded through getCreators, every plugin exercised on the host (no GPU, no
 libnvinfer), against TensorRT 10.3, 10.16 and 11.1 headers, under AddressSanitizer.
 
-For every plugin node of the fixture graphs (data/make_plugin_nodes.py: fp32, fp16 and INT8 plugin graphs) and every
-spec.yaml case: fields exactly as the ONNX parser passes them, output types and shapes against ONNX,
-format combinations exactly the plugin's documented I/O types (linear), serialize -> kRUNTIME round
-trip, clone, attachToContext, the embedded cubin of every accepted combination, and the launch the C++
-plan describes against the launch the Python launcher makes.
+For every plugin node of the fixture graphs (every registry model using an op with a plugin: fp32,
+fp16 and INT8 plugin graphs; dynamic graphs over their TensorRT profile's range) and every spec.yaml
+case: fields exactly as the ONNX parser passes them, output types and shapes against ONNX, format
+combinations exactly the plugin's documented I/O types (linear), serialize -> kRUNTIME round trip,
+clone, attachToContext, the embedded cubin of every accepted combination over the profile's range,
+the workspace the Python launcher allocates, and the launch the C++ plan describes against the
+launch the Python launcher makes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import struct
 import pytest
 
 from bad_fields import BAD_FIELDS
-from plugin_helpers import concrete
 from spec_cases import plugin_ops, spec_request
 
 PARSER_TYPES = {"FLOAT": "kFLOAT32", "FLOATS": "kFLOAT32", "INT": "kINT32", "INTS": "kINT32", "STRING": "kCHAR"}
@@ -84,15 +85,12 @@ def test_output_types_and_shapes_match_onnx(host_run, fixture_nodes):
     for item, record in _node_records(host_run, fixture_nodes):
         assert record["nb_outputs"] == len(item.node.output_types)
         assert record["output_types"] == {"status": 0, "types": item.node.output_types}, item.id
-        expected = [concrete(shape) for shape in item.node.output_shapes]
-        assert record["output_shapes"] == {"status": 0, "dims": expected}, item.id
+        assert record["output_shapes"] == {"status": 0, "dims": item.at().output_shapes}, item.id
 
 
 def test_format_combinations_are_exactly_the_documented_ones(host_run, fixture_nodes):
-    from edgeattn.plugins.graph import node_launches
-
     for item, record in _node_records(host_run, fixture_nodes):
-        documented = sorted([[t, "kLINEAR"] for t in launch.io_types] for launch in node_launches(item.node))
+        documented = sorted([[t, "kLINEAR"] for t in launch.io_types] for launch in item.launches)
         assert sorted(record["formats"]) == documented, item.id
 
 
@@ -111,16 +109,15 @@ def _launch_line(log: list[str]) -> str:
 
 
 def test_every_accepted_combination_has_its_cubin_and_the_python_launch(host_run, fixture_nodes):
-    from edgeattn.plugins.graph import node_launches
-
     for item, record in _node_records(host_run, fixture_nodes):
-        launches = {launch.io_types: launch for launch in node_launches(item.node)}
+        launches = {launch.io_types: launch for launch in item.launches}
+        largest = {launch.io_types: launch for launch in item.largest_launches}
         assert len(record["runs"]) == len(launches)
         for run in record["runs"]:
-            launch = launches[tuple(t for t, _ in run["io"])]
+            io = tuple(t for t, _ in run["io"])
             assert run["configure"] == 0, (item.id, run["log"])
-            assert run["workspace"] == 0
-            assert _launch_line(run["log"]) == launch.describe(), item.id
+            assert run["workspace"] == largest[io].workspace, item.id
+            assert _launch_line(run["log"]) == launches[io].describe(), item.id
 
 
 @pytest.mark.skipif(_has_cuda_driver(), reason="this machine has a CUDA driver")
@@ -148,6 +145,7 @@ def test_spec_cases_shapes_and_missing_variants(host_run, plugin_cubins):
             for run in record["runs"]:
                 launch = launches[tuple(t for t, _ in run["io"])]
                 assert _launch_line(run["log"]) == launch.describe(), request.id
+                assert run["workspace"] == launch.workspace, request.id
                 if launch.key in embedded:
                     assert run["configure"] == 0, run["log"]
                 else:

@@ -28,8 +28,8 @@ def test_mha_optional_inputs_are_typed_and_bound_in_node_order():
     assert ",0,2401,49,1,0,0," in bias[0].describe()  # [H, N, M] bias: no batch stride; no mask strides
     mask = _launches("MultiHeadAttention", {**MHA, "num_heads": 8, "has_key_mask": 1},
                      (["sets", 8, 36, 24],) * 3 + (["sets", 36],))
-    assert mask[1].io_types == ("kHALF", "kHALF", "kHALF", "kBOOL", "kHALF")
-    assert mask[0].key.startswith("attention_fwd_kernel|*fp32,*fp32,*fp32,*fp32,*u8,")
+    assert mask[1].io_types == ("kHALF", "kHALF", "kHALF", "kINT32", "kHALF")
+    assert mask[0].key.startswith("attention_fwd_kernel|*fp32,*fp32,*fp32,*fp32,*i32,")
     assert mask[0].bindings == ("in0", "in1", "in2", "in0", "in3", "out0")
     assert mask[0].launch.grid[0] == 8  # a symbolic set count is planned as 1: the key does not depend on it
 

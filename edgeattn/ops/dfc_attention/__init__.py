@@ -4,9 +4,10 @@ from edgeattn.ops.dfc_attention import cases as _cases
 from edgeattn.ops.dfc_attention import onnx as _onnx
 from edgeattn.ops.dfc_attention.cost import cost
 from edgeattn.ops.dfc_attention.evaluator import DFCAttention
+from edgeattn.ops.dfc_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.dfc_attention.reference import dfc_attention
 from edgeattn.ops.dfc_attention.torch_op import dfc_attention_op
-from edgeattn.ops.registry import ModuleSwap, OpDef
+from edgeattn.ops.registry import ModuleSwap, OpDef, PluginKernels
 
 OP_DEF = OpDef(
     name=_onnx.OP_TYPE,
@@ -23,4 +24,5 @@ OP_DEF = OpDef(
     swaps=(
         ModuleSwap("timm.models.ghostnet:GhostModuleV2", "edgeattn.ops.dfc_attention.modules:EdgeGhostModuleV2"),
     ),
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
 )

@@ -6,6 +6,7 @@ from edgeattn.ops.multi_head_attention import onnx as _onnx
 from edgeattn.ops.multi_head_attention.cost import cost
 from edgeattn.ops.multi_head_attention.evaluator import MultiHeadAttention
 from edgeattn.ops.multi_head_attention.modules import capture
+from edgeattn.ops.multi_head_attention.plugin import enqueue as _plugin_enqueue
 from edgeattn.ops.multi_head_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.multi_head_attention.reference import multi_head_attention
 from edgeattn.ops.multi_head_attention.torch_op import multi_head_attention_op
@@ -34,5 +35,6 @@ OP_DEF = OpDef(
     capture=capture,
     benchmark_variants=_benchmark.variants,
     int8=Int8Support(quantized_inputs=3, head_scales=True),
-    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes,
+                                 _plugin_enqueue.enqueue_case),
 )

@@ -31,7 +31,7 @@ class MultiHeadAttention(OpRun):
     ):
         rest = list(optional)
         attn_bias = from_numpy(rest.pop(0)) if has_attn_bias else None
-        key_mask = from_numpy(rest.pop(0)) if has_key_mask else None
+        key_mask = from_numpy(rest.pop(0)) != 0 if has_key_mask else None  # bool, or int32 in plugin graphs
         if num_heads != q.shape[1]:
             raise ValueError(f"num_heads={num_heads} but q has {q.shape[1]} heads")
         out = multi_head_attention(

@@ -27,7 +27,7 @@ SCHEMA = register_schema(
         Input("k", doc="keys [B, H, M, D]"),
         Input("v", doc="values [B, H, M, Dv]"),
         Input("attn_bias", doc="additive bias [H, N, M] or [B, H, N, M]", optional=True),
-        Input("key_mask", "TMask", doc="bool [B, M], true = valid key", optional=True),
+        Input("key_mask", "TMask", doc="[B, M], true (non-zero) = valid key; int32 in plugin graphs", optional=True),
     ],
     attributes=[
         Attribute("num_heads", int, "H"),
@@ -37,7 +37,7 @@ SCHEMA = register_schema(
     ],
     type_constraints=[
         ("T", ["tensor(float)", "tensor(float16)", "tensor(bfloat16)"], "float tensors"),
-        ("TMask", ["tensor(bool)"], "key mask"),
+        ("TMask", ["tensor(bool)", "tensor(int32)"], "key mask (TensorRT plugins cannot take bool inputs)"),
     ],
 )
 
@@ -69,8 +69,10 @@ def portable(q, k, v, scale: float, attn_bias=None, key_mask=None):
 
 
 def plugin(q, k, v, scale: float, attn_bias=None, key_mask=None):
-    """One `edgeattn::MultiHeadAttention` node; optional inputs appended only when present."""
-    inputs = [q, k, v] + [x for x in (attn_bias, key_mask) if x is not None]
+    """One `edgeattn::MultiHeadAttention` node; optional inputs appended only when present, the key mask
+    cast to int32 (TensorRT plugins take no kBOOL tensors)."""
+    mask = op.Cast(key_mask, to=onnx.TensorProto.INT32) if key_mask is not None else None
+    inputs = [q, k, v] + [x for x in (attn_bias, mask) if x is not None]
     return edgeattn_opset().MultiHeadAttention(
         *inputs,
         num_heads=static_dim(q, 1, "MultiHeadAttention"),

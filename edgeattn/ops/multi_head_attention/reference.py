@@ -21,7 +21,7 @@ def multi_head_attention(
 
     q: [B, H, N, D]; k: [B, H, M, D]; v: [B, H, M, Dv] -> [B, H, N, Dv].
     attn_bias: optional additive bias [H, N, M] or [B, H, N, M], added after scaling.
-    key_mask: optional bool [B, M], True marks a valid key; invalid keys get zero weight.
+    key_mask: optional [B, M], True (bool) or non-zero (int32) marks a valid key; invalid keys get zero weight.
     A query row whose keys are all invalid yields zeros. Computed in fp32, cast back to v's dtype.
     """
     return softmax_attention(q, k, v, scale, attn_bias, key_mask)

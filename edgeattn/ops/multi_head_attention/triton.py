@@ -1,6 +1,6 @@
 """Triton MultiHeadAttention: one pass, online softmax, optional additive bias and key mask.
 
-Bias ([H, N, M] broadcast over batch, or [B, H, N, M]) and the bool key mask ([B, M]) are read
+Bias ([H, N, M] broadcast over batch, or [B, H, N, M]) and the key mask ([B, M], bool or int32) are read
 inside the kernel through their strides; a query whose keys are all masked yields zeros, as in
 the reference.
 """
@@ -26,6 +26,9 @@ from edgeattn.kernels.runtime import (
     verdict,
 )
 
+MASK_DTYPES = (torch.bool, torch.int32)
+"""key_mask: bool, or int32 (what the TensorRT plugin receives; non-zero = valid)."""
+
 
 def _shape_refusal(
     q: Tensor, k: Tensor, v: Tensor, attn_bias: Tensor | None, key_mask: Tensor | None
@@ -48,10 +51,10 @@ def _shape_refusal(
     ):
         return f"attn_bias {tuple(attn_bias.shape)} must be [H, N, M] or [B, H, N, M]"
     if key_mask is not None and (
-        key_mask.dtype != torch.bool or tuple(key_mask.shape) != (batch, m)
+        key_mask.dtype not in MASK_DTYPES or tuple(key_mask.shape) != (batch, m)
     ):
         got = f"{key_mask.dtype} {tuple(key_mask.shape)}"
-        return f"key_mask must be bool [B, M] = [{batch}, {m}], got {got}"
+        return f"key_mask must be bool or int32 [B, M] = [{batch}, {m}], got {got}"
     return ""
 
 

@@ -7,6 +7,7 @@ from edgeattn.ops.relu_linear_attention import onnx as _onnx
 from edgeattn.ops.relu_linear_attention.cost import cost
 from edgeattn.ops.relu_linear_attention.evaluator import ReLULinearAttention
 from edgeattn.ops.relu_linear_attention.modules import capture
+from edgeattn.ops.relu_linear_attention.plugin import enqueue as _plugin_enqueue
 from edgeattn.ops.relu_linear_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.relu_linear_attention.reference import relu_linear_attention
 from edgeattn.ops.relu_linear_attention.torch_op import relu_linear_attention_op
@@ -31,5 +32,6 @@ OP_DEF = OpDef(
     int8=Int8Support(quantized_inputs=3, head_scales=True),
     fp32_island_ops=(frozenset({"MatMul", "Slice", "Add", "Div", "ReduceSum", "Reciprocal", "Mul"}),
                      "ReLU linear attention k^T v state, normaliser and division (always fp32)"),
-    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes,
+                                 _plugin_enqueue.enqueue_case),
 )

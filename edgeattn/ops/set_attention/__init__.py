@@ -1,10 +1,12 @@
 """SetAttention (DSVT): gather voxels into fixed-size sets, masked multi-head attention, gather back."""
 
-from edgeattn.ops.registry import Int8Support, ModuleSwap, OpDef
+from edgeattn.ops.registry import Int8Support, ModuleSwap, OpDef, PluginKernels
 from edgeattn.ops.set_attention import cases as _cases
 from edgeattn.ops.set_attention import onnx as _onnx
 from edgeattn.ops.set_attention.cost import cost
 from edgeattn.ops.set_attention.evaluator import SetAttention
+from edgeattn.ops.set_attention.plugin import enqueue as _plugin_enqueue
+from edgeattn.ops.set_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.set_attention.reference import set_attention
 from edgeattn.ops.set_attention.torch_op import set_attention_op
 
@@ -24,4 +26,6 @@ OP_DEF = OpDef(
         ModuleSwap("edgeattn.backbones.dsvt:VoxelSetAttention", "edgeattn.ops.set_attention.modules:EdgeVoxelSetAttention"),
     ),
     int8=Int8Support(quantized_inputs=3),
+    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes,
+                                 _plugin_enqueue.enqueue_case),
 )

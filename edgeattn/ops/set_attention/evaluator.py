@@ -17,7 +17,7 @@ class SetAttention(OpRun):
              plugin_namespace=None, plugin_version=None):
         out = set_attention(
             from_numpy(q), from_numpy(k), from_numpy(v),
-            from_numpy(set_inds).long(), from_numpy(set_valid), from_numpy(voxel_slot).long(),
+            from_numpy(set_inds).long(), from_numpy(set_valid) != 0, from_numpy(voxel_slot).long(),
             int(num_heads), float(scale),
         )
         return (to_numpy_like(out, v),)

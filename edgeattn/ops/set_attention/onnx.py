@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from onnx import TensorProto
 from onnxscript import opset18 as op
 
 from edgeattn.ops._onnx_common import (
@@ -16,6 +17,7 @@ from edgeattn.ops._onnx_common import (
 )
 
 OP_TYPE = "SetAttention"
+INT32 = TensorProto.INT32
 
 SCHEMA = register_schema(
     OP_TYPE,
@@ -27,7 +29,7 @@ SCHEMA = register_schema(
         Input("k", doc="keys [N, C]"),
         Input("v", doc="values [N, C]"),
         Input("set_inds", "TInd", doc="voxel index of every set slot [S, T]"),
-        Input("set_valid", "TMask", doc="bool [S, T], false = masked duplicate key"),
+        Input("set_valid", "TMask", doc="[S, T], false (0) = masked duplicate key; int32 in plugin graphs"),
         Input("voxel_slot", "TInd", doc="flat slot holding each voxel's output [N]"),
     ],
     attributes=[
@@ -37,7 +39,7 @@ SCHEMA = register_schema(
     type_constraints=[
         ("T", ["tensor(float)", "tensor(float16)", "tensor(bfloat16)"], "float tensors"),
         ("TInd", ["tensor(int64)", "tensor(int32)"], "indices"),
-        ("TMask", ["tensor(bool)"], "key mask"),
+        ("TMask", ["tensor(bool)", "tensor(int32)"], "key mask (TensorRT plugins cannot take bool inputs)"),
     ],
 )
 
@@ -72,9 +74,10 @@ def portable(q, k, v, set_inds, set_valid, voxel_slot, num_heads: int, scale: fl
 
 
 def plugin(q, k, v, set_inds, set_valid, voxel_slot, num_heads: int, scale: float):
-    """One `edgeattn::SetAttention` node."""
+    """One `edgeattn::SetAttention` node, its key mask cast to int32: TensorRT plugins take no kBOOL
+    tensors (PluginTensorDesc: "DataType::kBOOL and DataType::kUINT8 are not supported")."""
     return edgeattn_opset().SetAttention(
-        q, k, v, set_inds, set_valid, voxel_slot,
+        q, k, v, set_inds, op.Cast(set_valid, to=INT32), voxel_slot,
         num_heads=num_heads,
         scale=scale,
         **PLUGIN_ATTRIBUTES,

@@ -5,6 +5,11 @@ reads its slot (s, t) = voxel_slot[i], gathers its query q[set_inds[s, t]] and, 
 keys and values q/k/v[set_inds[s, t']] of its set with an online softmax (fp32), skipping keys whose
 set_valid is False; the result is written straight to out[i]. No [S, T, C] set tensors are
 materialised and any voxel_slot mapping is honoured exactly as in the reference.
+
+Index values are never trusted for memory access: a voxel whose slot lies outside [0, S*T) or whose
+own voxel index lies outside [0, N) gets a zero row, and a key whose voxel index lies outside [0, N)
+is masked. The Python launcher refuses such partitions before launching; a TensorRT plugin cannot
+(checking would need a device sync), so bad indices there give these defined results, never a fault.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from edgeattn.kernels.runtime import (
 )
 
 INDEX_DTYPES = (torch.int32, torch.int64)
+MASK_DTYPES = (torch.bool, torch.int32)
+"""set_valid: bool, or int32 (what a TensorRT plugin receives; non-zero = valid)."""
 
 
 @triton.jit
@@ -35,6 +42,7 @@ def set_attention_kernel(
     valid_ptr,
     slot_ptr,
     N,
+    S,
     T,
     HEAD_DIM,
     s_qn,
@@ -65,18 +73,26 @@ def set_attention_kernel(
     channel = h * HEAD_DIM + offs_d
     row_mask = i_ok[:, None] & d_ok[None, :]
     slot = tl.load(slot_ptr + offs_i * s_slot, mask=i_ok, other=0)
+    slot_ok = i_ok & (slot >= 0) & (slot < S * T)
+    slot = tl.where(slot_ok, slot, 0)
     set_id = slot // T
-    q_idx = tl.load(inds_ptr + set_id * s_is + (slot % T) * s_it, mask=i_ok, other=0)
-    q = tl.load(q_ptr + q_idx[:, None] * s_qn + channel[None, :] * s_qc, mask=row_mask, other=0.0)
+    q_idx = tl.load(inds_ptr + set_id * s_is + (slot % T) * s_it, mask=slot_ok, other=0)
+    q_ok = slot_ok & (q_idx >= 0) & (q_idx < N)
+    q_idx = tl.where(q_ok, q_idx, 0)
+    q_mask = q_ok[:, None] & d_ok[None, :]
+    q = tl.load(q_ptr + q_idx[:, None] * s_qn + channel[None, :] * s_qc, mask=q_mask, other=0.0)
     q = q.to(tl.float32) * (SCALE * 1.4426950408889634)
     m_i = tl.full([BLOCK_Q], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_Q], tl.float32)
     acc = tl.zeros([BLOCK_Q, BLOCK_D], tl.float32)
     for t in range(T):
-        key_idx = tl.load(inds_ptr + set_id * s_is + t * s_it, mask=i_ok, other=0)
-        valid = tl.load(valid_ptr + set_id * s_bs + t * s_bt, mask=i_ok, other=0) != 0
+        key_idx = tl.load(inds_ptr + set_id * s_is + t * s_it, mask=q_ok, other=0)
+        valid = tl.load(valid_ptr + set_id * s_bs + t * s_bt, mask=q_ok, other=0) != 0
+        valid = valid & q_ok & (key_idx >= 0) & (key_idx < N)
+        key_idx = tl.where(valid, key_idx, 0)
+        kv_mask = valid[:, None] & d_ok[None, :]
         k = tl.load(
-            k_ptr + key_idx[:, None] * s_kn + channel[None, :] * s_kc, mask=row_mask, other=0.0
+            k_ptr + key_idx[:, None] * s_kn + channel[None, :] * s_kc, mask=kv_mask, other=0.0
         )
         score = tl.where(valid, tl.sum(q * k.to(tl.float32), 1), float("-inf"))
         m_new = tl.maximum(m_i, score)
@@ -85,7 +101,7 @@ def set_attention_kernel(
         p = tl.exp2(score - m_safe)
         l_i = l_i * alpha + p
         v = tl.load(
-            v_ptr + key_idx[:, None] * s_vn + channel[None, :] * s_vc, mask=row_mask, other=0.0
+            v_ptr + key_idx[:, None] * s_vn + channel[None, :] * s_vc, mask=kv_mask, other=0.0
         )
         acc = acc * alpha[:, None] + p[:, None] * v.to(tl.float32)
         m_i = m_new
@@ -115,8 +131,8 @@ def _shape_refusal(
     if set_inds.dim() != 2 or set_valid.shape != set_inds.shape:
         shapes = f"{tuple(set_inds.shape)} and set_valid {tuple(set_valid.shape)}"
         return f"set_inds {shapes} must be one [S, T] shape"
-    if set_valid.dtype != torch.bool:
-        return f"set_valid must be bool, got {set_valid.dtype}"
+    if set_valid.dtype not in MASK_DTYPES:
+        return f"set_valid must be bool or int32, got {set_valid.dtype}"
     if tuple(voxel_slot.shape) != (n,):
         return f"voxel_slot {tuple(voxel_slot.shape)} must be [N] with N={n}"
     if set_inds.dtype not in INDEX_DTYPES or voxel_slot.dtype not in INDEX_DTYPES:
@@ -175,7 +191,7 @@ def set_attention(
     n, channels = q.shape
     head_dim = channels // int(num_heads)
     out = torch.empty_like(v) if out is None else out
-    valid = set_valid.view(torch.uint8)
+    valid = set_valid.view(torch.uint8) if set_valid.dtype == torch.bool else set_valid
     block_q = 64
     set_attention_kernel[(triton.cdiv(n, block_q), int(num_heads))](
         q,
@@ -185,6 +201,7 @@ def set_attention(
         valid,
         voxel_slot,
         n,
+        set_inds.shape[0],
         set_inds.shape[1],
         head_dim,
         *q.stride(),

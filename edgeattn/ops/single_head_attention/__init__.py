@@ -20,7 +20,6 @@ OP_DEF = OpDef(
     plugin=_onnx.plugin,
     evaluator=SingleHeadAttention,
     schema=_onnx.SCHEMA,
-    plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes),
     cost=cost,
     make_inputs=_cases.make_inputs,
     batched_inputs=_cases.BATCHED_INPUTS,
@@ -30,4 +29,7 @@ OP_DEF = OpDef(
     capture=capture,
     benchmark_variants=_benchmark.variants,
     int8=Int8Support(quantized_inputs=3, head_scales=True),
+    plugin_kernels=PluginKernels(
+        _plugin_kernels.node_launches, _plugin_kernels.case_attributes, _plugin_kernels.enqueue_case
+    ),
 )

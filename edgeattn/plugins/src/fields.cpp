@@ -35,6 +35,8 @@ std::string typeName(trt::PluginFieldType type)
     case trt::PluginFieldType::kUNKNOWN: return "kUNKNOWN";
     case trt::PluginFieldType::kBF16: return "kBF16";
     case trt::PluginFieldType::kINT64: return "kINT64";
+    case trt::PluginFieldType::kFP8: return "kFP8";
+    case trt::PluginFieldType::kINT4: return "kINT4";
     default: return "type " + std::to_string(static_cast<int32_t>(type));
     }
 }

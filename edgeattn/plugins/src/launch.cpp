@@ -23,6 +23,7 @@ std::string bindingName(Binding const& binding)
     case Binding::Kind::kInput: return "in" + std::to_string(binding.index);
     case Binding::Kind::kOutput: return "out" + std::to_string(binding.index);
     case Binding::Kind::kConstants: return "const+" + std::to_string(binding.index);
+    case Binding::Kind::kWorkspace: return "ws+" + std::to_string(binding.index);
     }
     return "?";
 }
@@ -165,6 +166,13 @@ KernelCall& KernelCall::grid(int64_t x, int64_t y, int64_t z)
     return *this;
 }
 
+Binding KernelCall::reserveWorkspace(int64_t bytes) noexcept
+{
+    int64_t const offset = (mWorkspaceBytes + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
+    mWorkspaceBytes = offset + std::max<int64_t>(bytes, 0);
+    return Binding::workspace(offset);
+}
+
 std::string KernelCall::key() const
 {
     std::string key = mKernel + "|";
@@ -194,11 +202,12 @@ std::string KernelCall::describe() const
     return text;
 }
 
-size_t scratchBytes(KernelCall const& call) noexcept
+size_t workspaceBytes(KernelCall const& call) noexcept
 {
     size_t count = 0;
     Cubin const* cubins = embeddedCubins(count);
-    size_t bytes = 0;
+    size_t const reserved = static_cast<size_t>(call.reservedWorkspace());
+    size_t bytes = reserved;
     try
     {
         std::string const key = call.key();
@@ -207,7 +216,7 @@ size_t scratchBytes(KernelCall const& call) noexcept
             if (key == cubins[i].key && cubins[i].globalScratchBytes > 0)
             {
                 int64_t const need = cubins[i].globalScratchBytes * call.programs() + cubins[i].globalScratchAlign;
-                bytes = std::max(bytes, static_cast<size_t>(need));
+                bytes = std::max(bytes, reserved + static_cast<size_t>(need));
             }
         }
     }
@@ -381,6 +390,10 @@ void KernelLauncher::bindArguments(void const* const* inputs, void* const* outpu
         {
             slot = reinterpret_cast<uint64_t>(outputs[arg.binding.index]);
         }
+        else if (arg.binding.kind == Binding::Kind::kWorkspace)
+        {
+            slot = reinterpret_cast<uint64_t>(workspace) + static_cast<uint64_t>(arg.binding.index);
+        }
         else
         {
             slot = static_cast<uint64_t>(mConstants) + static_cast<uint64_t>(arg.binding.index);
@@ -390,7 +403,8 @@ void KernelLauncher::bindArguments(void const* const* inputs, void* const* outpu
     if (mCubin->globalScratchBytes > 0)
     {
         uint64_t const align = static_cast<uint64_t>(std::max<int32_t>(mCubin->globalScratchAlign, 1));
-        scratch = (reinterpret_cast<uint64_t>(workspace) + align - 1) / align * align;
+        uint64_t const start = reinterpret_cast<uint64_t>(workspace) + static_cast<uint64_t>(mCall.mWorkspaceBytes);
+        scratch = (start + align - 1) / align * align;
     }
     mSlots[count] = scratch; // Triton's global_scratch
     mSlots[count + 1] = 0;   // Triton's profile_scratch (no instrumentation)

@@ -2,13 +2,14 @@
 
     python tests/plugins/data/make_plugin_nodes.py [--only MODEL ...]
 
-Exports every registry model that uses an op with a TensorRT plugin with `edgeattn export`
-(random-init weights, seed 0): image models at their `spec.test_resolution` with fp32 and fp16
-plugin graphs, voxel models (fp32 only, as the exporter allows), and the INT8 plugin graph of one
-model per attention family (`INT8_MODELS`). Every edgeattn node of those graphs whose op has a
-plugin is recorded with `edgeattn.plugins.graph.plugin_nodes` (attributes, input and ONNX-inferred
-output types and shapes), in model-name order, so the output is deterministic. The host tests run
-every recorded node through the plugin library; test_fixture.py re-exports the first fp32 graph and
+Exports every registry model that uses an op with a TensorRT plugin (`OpDef.plugin_kernels`) with
+`edgeattn export` (random-init weights, seed 0): image models at their `spec.test_resolution` with
+fp32 and fp16 plugin graphs, voxel models (fp32 only, as the exporter allows, with their TensorRT
+profile's min/opt/max for the dynamic voxel and set counts), and the INT8 plugin graph of one model
+per family (`INT8_MODELS`). Every edgeattn node of those graphs whose op has a plugin is recorded
+with `edgeattn.plugins.graph.plugin_nodes` (attributes, input and ONNX-inferred output types and
+shapes), in model-name then graph order, so the output is deterministic. The host tests run every
+recorded node through the plugin library; test_fixture.py re-exports the first fp32 graph and
 compares (drift check, slow). `--only` re-exports some models and keeps the other records.
 """
 
@@ -23,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OUT = Path(__file__).with_name("plugin_nodes.json")
-INT8_MODELS = ("efficientvit_b0", "efficientvit_m0", "lowformer_b0", "shvit_s1")
-"""One model per attention family whose INT8 plugin graph is recorded (SHViT, EfficientViT-B/L,
-EfficientViT-M, LowFormer)."""
+PROFILE_FILE = "trt_profiles.json"
+GRAPH_ORDER = ("model.plugins.onnx", "model.plugins.fp16.onnx", "model.plugins.int8.onnx")
+INT8_MODELS = ("efficientvit_b0", "efficientvit_m0", "ghostnetv2_100", "lowformer_b0", "shvit_s1", "van_b0")
+"""One model per image family whose INT8 plugin graph is recorded (EfficientViT-B/L, EfficientViT-M,
+GhostNetV2, LowFormer, SHViT, VAN)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,15 @@ def export_command(export: Export, precision: str, out: Path) -> list[str]:
             "--precision", precision, *export.extra, "--seed", "0", "--out", str(out)]
 
 
+def profile_dims(bundle: Path) -> dict[str, dict[str, int]]:
+    """The bundle's TensorRT profile (symbol -> min/opt/max), empty for static graphs."""
+    path = bundle / PROFILE_FILE
+    if not path.is_file():
+        return {}
+    dims = json.loads(path.read_text())["profile"]["dims"]
+    return {name: {key: int(value[key]) for key in ("min", "opt", "max")} for name, value in sorted(dims.items())}
+
+
 def graph_records(bundle: Path, export: Export, graphs: tuple[str, ...]) -> list[dict]:
     """The fixture records of `graphs` in an exported bundle: nodes of ops that have a plugin."""
     import onnx
@@ -81,7 +93,8 @@ def graph_records(bundle: Path, export: Export, graphs: tuple[str, ...]) -> list
     from edgeattn.plugins.graph import plugin_nodes
 
     ops = plugin_op_names()
-    return [{"model": export.model, "resolution": export.resolution or "voxels", "graph": graph,
+    dims = profile_dims(bundle)
+    return [{"model": export.model, "resolution": export.resolution, "graph": graph, "dims": dims,
              "nodes": [node.to_json() for node in plugin_nodes(onnx.load(bundle / graph)) if node.op_type in ops]}
             for graph in graphs]
 
@@ -97,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and export.model not in args.only:
                 continue
             bundle = Path(tmp) / f"bundle{index}"
-            subprocess.run(export_command(export, export.precision, bundle), check=True)
+            print(" ".join(export_command(export, export.precision, bundle)), flush=True)
+            subprocess.run(export_command(export, export.precision, bundle), check=True, stdout=subprocess.DEVNULL)
             records += graph_records(bundle, export, export.graphs)
-    graph_order = ("model.plugins.onnx", "model.plugins.fp16.onnx", "model.plugins.int8.onnx")
-    records.sort(key=lambda r: (r["model"], graph_order.index(r["graph"])))
+    records.sort(key=lambda r: (r["model"], GRAPH_ORDER.index(r["graph"])))
     OUT.write_text(json.dumps({"graphs": records}, indent=1, sort_keys=True) + "\n")
     print(f"{OUT}: {sum(len(r['nodes']) for r in records)} nodes from {len(records)} graphs")
     return 0

@@ -193,17 +193,19 @@ std::string serialized(trt::IPluginV3* plugin)
     return runtime != nullptr ? dumpFields(runtime->getFieldsToSerialize()) : "null";
 }
 
-//! Output shapes on the case's concrete input dims (status, dims).
-std::string outputShapes(Plugin& p, Case const& c, std::vector<trt::Dims>& outDims)
+//! Output shapes on concrete input dims (status, dims): the runtime dims, or the range's min or max.
+std::string outputShapes(
+    Plugin& p, Case const& c, std::vector<trt::Dims>& outDims, trt::Dims Input::*which = &Input::dims)
 {
     ConstantExprBuilder builder;
     std::vector<trt::DimsExprs> inputs(c.inputs.size());
     for (size_t i = 0; i < c.inputs.size(); ++i)
     {
-        inputs[i].nbDims = c.inputs[i].dims.nbDims;
+        trt::Dims const& given = c.inputs[i].*which;
+        inputs[i].nbDims = given.nbDims;
         for (int32_t d = 0; d < inputs[i].nbDims; ++d)
         {
-            inputs[i].d[d] = builder.constant(c.inputs[i].dims.d[d]);
+            inputs[i].d[d] = builder.constant(given.d[d]);
         }
     }
     int32_t const nbOut = p.build->getNbOutputs();
@@ -239,7 +241,7 @@ std::string outputTypes(Plugin& p, Case const& c)
 }
 
 constexpr trt::DataType kTypes[] = {trt::DataType::kFLOAT, trt::DataType::kHALF, trt::DataType::kINT8,
-    trt::DataType::kINT32, trt::DataType::kBF16, trt::DataType::kBOOL};
+    trt::DataType::kINT32, trt::DataType::kBF16, trt::DataType::kINT64, trt::DataType::kBOOL, trt::DataType::kUINT8};
 constexpr trt::TensorFormat kFormats[] = {trt::TensorFormat::kLINEAR, trt::TensorFormat::kCHW32};
 
 //! Every (type, format) tuple TensorRT could pick, asking position by position as the builder does.
@@ -283,11 +285,27 @@ std::string run(Plugin& p, std::vector<trt::DynamicPluginTensorDesc> const& io, 
     for (trt::DynamicPluginTensorDesc const& d : io)
     {
         descs.push_back(d.desc);
+        descs.back().dims = d.opt; // configurePlugin saw -1 for dynamic dims; at runtime they are known
     }
     int32_t const changed = p.runtime->onShapeChange(descs.data(), nbIn, descs.data() + nbIn, nbOut);
     return "{\"io\":" + describe(io) + ",\"configure\":" + std::to_string(configured) + ",\"workspace\":"
         + std::to_string(workspace) + ",\"shape_change\":" + std::to_string(changed) + ",\"log\":" + logJson(logger)
         + "}";
+}
+
+//! A build-time tensor description as TensorRT gives configurePlugin: -1 where min and max differ.
+trt::DynamicPluginTensorDesc dynamicDesc(trt::Dims const& min, trt::Dims const& opt, trt::Dims const& max)
+{
+    trt::DynamicPluginTensorDesc d{};
+    d.min = min;
+    d.opt = opt;
+    d.max = max;
+    d.desc.dims = opt;
+    for (int32_t i = 0; i < opt.nbDims; ++i)
+    {
+        d.desc.dims.d[i] = min.d[i] == max.d[i] ? opt.d[i] : -1;
+    }
+    return d;
 }
 
 std::string exercise(Plugin& p, trt::IPluginCreatorV3One& creator, Case const& c, CapturingLogger& logger)
@@ -305,18 +323,18 @@ std::string exercise(Plugin& p, trt::IPluginCreatorV3One& creator, Case const& c
     out += ",\"fields\":" + fields + ",\"runtime_fields\":" + (runtime ? serialized(runtime.get()) : "null")
         + ",\"clone_fields\":" + (clone ? serialized(clone.get()) : "null") + ",\"attached_fields\":"
         + (attached ? serialized(attached.get()) : "null") + ",\"setup_log\":" + logJson(logger);
+    std::vector<trt::Dims> outMin;
+    std::vector<trt::Dims> outMax;
+    outputShapes(p, c, outMin, &Input::min);
+    outputShapes(p, c, outMax, &Input::max);
     std::vector<trt::DynamicPluginTensorDesc> io;
     for (Input const& i : c.inputs)
     {
-        trt::DynamicPluginTensorDesc d{};
-        d.desc.dims = d.min = d.max = d.opt = i.dims;
-        io.push_back(d);
+        io.push_back(dynamicDesc(i.min, i.dims, i.max));
     }
-    for (trt::Dims const& dimsOut : outDims)
+    for (size_t i = 0; i < outDims.size(); ++i)
     {
-        trt::DynamicPluginTensorDesc d{};
-        d.desc.dims = d.min = d.max = d.opt = dimsOut;
-        io.push_back(d);
+        io.push_back(dynamicDesc(outMin[i], outDims[i], outMax[i]));
     }
     std::vector<std::vector<trt::DynamicPluginTensorDesc>> accepted;
     formats(p, io, static_cast<int32_t>(c.inputs.size()), 0, accepted);

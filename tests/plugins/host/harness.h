@@ -27,7 +27,9 @@ struct RawField
 struct Input
 {
     trt::DataType type;
-    trt::Dims dims;
+    trt::Dims dims; //!< the runtime (opt) dims
+    trt::Dims min;  //!< the profile's range; both equal dims unless the request gives a range
+    trt::Dims max;
 };
 
 struct Case

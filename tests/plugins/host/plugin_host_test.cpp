@@ -13,7 +13,8 @@
 //                                                               digits), ints decimal, strings hex
 //   raw <name> <PluginFieldType name> <length> <hex bytes | null>   a field passed as given
 //   nofields                                                        pass a null PluginFieldCollection
-//   input <DataType name> <rank> <dims...>
+//   input <DataType name> <rank> <dims...> [range <min dims...> <max dims...>]
+//                                   runtime dims; the profile's range for configurePlugin (default: the dims)
 // Enums are read and written by name (kFLOAT, kLINEAR, kFLOAT32, ...).
 #include "harness.h"
 

@@ -114,15 +114,29 @@ Attr readAttr(std::istringstream& words)
     return a;
 }
 
+void readDims(std::istringstream& words, trt::Dims& dims, int32_t rank)
+{
+    dims.nbDims = rank;
+    for (int32_t i = 0; i < rank; ++i)
+    {
+        words >> dims.d[i];
+    }
+}
+
 Input readInput(std::istringstream& words)
 {
     std::string type;
+    int32_t rank = 0;
     Input input{};
-    words >> type >> input.dims.nbDims;
+    words >> type >> rank;
     input.type = dataType(type);
-    for (int32_t i = 0; i < input.dims.nbDims; ++i)
+    readDims(words, input.dims, rank);
+    input.min = input.max = input.dims;
+    std::string word;
+    if (words >> word && word == "range")
     {
-        words >> input.dims.d[i];
+        readDims(words, input.min, rank);
+        readDims(words, input.max, rank);
     }
     return input;
 }

@@ -4,7 +4,7 @@ Mirrors `multi_head_attention_plugin.cpp`: the accepted I/O types (`io_types`) a
 combination, the exact launch of `triton.py` at a node's shapes (recorded, nothing runs). The C++
 plan must describe the same launch; the host tests compare the two. The optional inputs follow
 q, k, v in the node's order: `attn_bias` (when has_attn_bias, typed like the output) then
-`key_mask` (when has_key_mask, bool).
+`key_mask` (when has_key_mask, int32: the plugin graph casts the bool mask).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from edgeattn.errors import UsageError
 from edgeattn.ops.spec import ShapeCase
 from edgeattn.kernels.launches import PluginLaunch, bindings_by_pointer, trt_type
 
-F32, F16, I8, BOOL = torch.float32, torch.float16, torch.int8, torch.bool
+F32, F16, I8, I32 = torch.float32, torch.float16, torch.int8, torch.int32
 INT8_SCALES = ("int8_q_scales", "int8_k_scales", "int8_v_scales", "int8_p_scales")
 OUTPUT_SCALES = "int8_o_scales"
 FLOAT_QKV = ((F32, F32, F32, F32), (F16, F16, F16, F16))
@@ -39,7 +39,7 @@ def io_types(attributes: dict[str, Any]) -> list[tuple[torch.dtype, ...]]:
     if "int8_v_scales" in attributes:
         qkv += INT8_QKV
     bias, mask = _optional(attributes)
-    return [(*t[:3], *((t[3],) if bias else ()), *((BOOL,) if mask else ()), t[3]) for t in qkv]
+    return [(*t[:3], *((t[3],) if bias else ()), *((I32,) if mask else ()), t[3]) for t in qkv]
 
 
 def _static_shapes(shapes: list[list[int | str | None]]) -> list[list[int]]:

@@ -209,7 +209,8 @@ public:
         return flagRefusal(fields);
     }
 
-    //! (q, k, v, [attn_bias], [key_mask]) -> out. attn_bias has the output's type, key_mask is bool.
+    //! (q, k, v, [attn_bias], [key_mask]) -> out. attn_bias has the output's type, key_mask is int32
+    //! (non-zero = valid: the plugin graph casts the bool mask, TensorRT plugins take no kBOOL tensors).
     //! INT8 q, k need their scales; INT8 v needs v and p scales (output fp16).
     std::vector<IOTypes> ioTypes() const
     {
@@ -234,7 +235,7 @@ public:
             }
             if (hasMask())
             {
-                io.push_back(DT::kBOOL);
+                io.push_back(DT::kINT32);
             }
             io.push_back(t[3]);
             types.push_back(io);
@@ -314,7 +315,7 @@ private:
         call.pointer(q, Binding::input(0)).pointer(in[1].type, Binding::input(1));
         call.pointer(in[2].type, Binding::input(2));
         call.pointer(hasBias() ? in[3].type : q, Binding::input(hasBias() ? 3 : 0));
-        call.pointer(hasMask() ? DT::kUINT8 : q, Binding::input(hasMask() ? maskIndex() : 0)); // bool viewed as uint8
+        call.pointer(hasMask() ? DT::kINT32 : q, Binding::input(hasMask() ? maskIndex() : 0));
     }
 
     //! Sizes and strides both kernels take alike (attention.py's _launch), constexprs and the grid.

@@ -78,3 +78,51 @@ def node_launches(attributes: dict[str, Any], shapes: list[list[int | str | None
 def case_attributes(case: ShapeCase) -> dict[str, Any]:
     """Plugin attributes of a spec.yaml case: its own plus unit INT8 scales (all launches covered)."""
     return {**case.attributes, **{name: [1.0] for name in (*INT8_SCALES, OUTPUT_SCALES)}}
+
+
+def enqueue_case(case: ShapeCase, io_types: tuple[str, ...], batch: int, device: str) -> Any:
+    """The GPU enqueue check of one accepted type combination (`edgeattn.ops.enqueue.EnqueueCase`).
+
+    Float combinations: the generic case. INT8 ones: q, k (and v) quantized per tensor with max-abs
+    scales, every INT8 scale field set as the calibrator writes them, compared with int8_reference.py.
+    """
+    from edgeattn.ops import get_op
+    from edgeattn.ops.enqueue import float_case
+
+    op = get_op("SingleHeadAttention")
+    if io_types[0] != "kINT8":
+        return float_case(op, case, io_types, batch, device)
+    return _int8_case(op, case, io_types, batch, device)
+
+
+def _int8_case(op: Any, case: ShapeCase, io_types: tuple[str, ...], batch: int, device: str) -> Any:
+    from edgeattn.ops.cases import make_case
+    from edgeattn.ops.fake_quant import DEFAULT_PROBABILITY_SCALE, quantize, symmetric_scale
+    from edgeattn.ops.single_head_attention import int8_reference
+    from edgeattn.ops.single_head_attention import triton as sha
+    from edgeattn.ops.enqueue import EnqueueCase, poisoned, torch_dtype
+
+    oc = make_case(op, case, batch=batch, device=device)
+    q, k, v = oc.inputs
+    scale = float(np.float32(oc.attrs["scale"]))
+    scales = {name: symmetric_scale(t) for name, t in zip("qkv", (q, k, v), strict=True)}
+    scales["p"] = torch.full_like(scales["q"], DEFAULT_PROBABILITY_SCALE)
+    v_int8 = io_types[2] == "kINT8"
+    inputs = (quantize(q, scales["q"]), quantize(k, scales["k"]),
+              quantize(v, scales["v"]) if v_int8 else v.to(torch_dtype(io_types[2])))
+    used = [scales[name] for name in ("qkvp" if v_int8 else "qk")]
+    expected = int8_reference.single_head_attention_int8(*inputs, scale, *used)
+    attributes = {**case.attributes, **{f"int8_{name}_scales": [float(s)] for name, s in scales.items()},
+                  OUTPUT_SCALES: [float(expected.abs().amax()) / 127.0]}
+    if v_int8:  # one P code may round the other way on the GPU's exp: one code of |v| per output
+        atol, rtol = 1e-2 + DEFAULT_PROBABILITY_SCALE * float(v.abs().amax()), 0.0
+    else:
+        tolerance = op.spec.tolerances["fp16" if io_types[2] == "kHALF" else "fp32"]
+        atol, rtol = tolerance.atol, tolerance.rtol
+    launch_out = poisoned(expected.shape, io_types[3], device)
+    return EnqueueCase(
+        op=op.name, case_id=case.id, batch=batch, io_types=tuple(io_types), attributes=attributes,
+        inputs=inputs, outputs=(poisoned(expected.shape, io_types[3], device),), expected=(expected,),
+        atol=atol, rtol=rtol, reference="int8_reference.single_head_attention_int8 (per-tensor max-abs scales)",
+        triton=lambda: sha.single_head_attention_int8(*inputs, scale, *used, out=launch_out),
+    )

@@ -1,8 +1,9 @@
 // Launching AOT-compiled Triton kernels from a plugin.
 //
 // An op describes one launch as a KernelCall, in the kernel's parameter order, exactly as its Python
-// launcher calls the kernel: pointers (bound to plugin inputs, outputs or the plugin's device
-// constants), integer scalars, constexpr values and the grid. The call's key selects the embedded
+// launcher calls the kernel: pointers (bound to plugin inputs, outputs, the plugin's device
+// constants or buffers the call reserves in the plugin workspace), integer scalars, constexpr
+// values and the grid. The call's key selects the embedded
 // cubin (edgeattn.plugins.variants computes the same key from the recorded Python launch).
 // KernelLauncher loads the cubin's module once per CUDA context when the plugin is configured
 // (onShapeChange), never in enqueue, and passes Triton's two hidden scratch pointers.
@@ -26,9 +27,10 @@ struct Binding
         kInput,
         kOutput,
         kConstants, //!< the plugin's device constants, at byte offset `index`
+        kWorkspace, //!< the plugin's workspace, at byte offset `index` (see KernelCall::reserveWorkspace)
     };
     Kind kind;
-    int32_t index;
+    int64_t index;
 
     static Binding input(int32_t i) noexcept
     {
@@ -42,7 +44,14 @@ struct Binding
     {
         return {Kind::kConstants, byteOffset};
     }
+    static Binding workspace(int64_t byteOffset) noexcept
+    {
+        return {Kind::kWorkspace, byteOffset};
+    }
 };
+
+//! Byte offsets of workspace buffers are multiples of this (TensorRT's workspace is at least as aligned).
+constexpr int64_t kWorkspaceAlignment = 256;
 
 //! Triton's pointer type for a TensorRT data type ("*fp32", "*fp16", "*i8", ...; "" if none).
 std::string tritonPointerType(trt::DataType type);
@@ -58,6 +67,15 @@ public:
     KernelCall& constexprBool(std::string const& name, bool value);
     KernelCall& constexprFloat(std::string const& name, float value);
     KernelCall& grid(int64_t x, int64_t y, int64_t z);
+
+    //! Reserve `bytes` (>= 0) of the plugin workspace for a buffer of the kernel's own (an intermediate
+    //! the Python launcher allocates); returns its binding, at the next kWorkspaceAlignment offset.
+    Binding reserveWorkspace(int64_t bytes) noexcept;
+    //! Bytes of the workspace the reserved buffers span (Triton's global scratch follows them).
+    int64_t reservedWorkspace() const noexcept
+    {
+        return mWorkspaceBytes;
+    }
 
     //! "kernel|arg types|constexprs sorted by name": selects the cubin.
     std::string key() const;
@@ -90,6 +108,7 @@ private:
     std::vector<Arg> mArgs;
     std::vector<std::pair<std::string, std::string>> mConstexprs;
     int64_t mGrid[3]{1, 1, 1};
+    int64_t mWorkspaceBytes{0};
 };
 
 //! A planned launch: the call and the bytes of the plugin's device constants it points at.
@@ -99,8 +118,9 @@ struct Launch
     std::vector<uint8_t> constants;
 };
 
-//! Workspace a call needs on any embedded arch: Triton's global scratch for every program (0 for most kernels).
-size_t scratchBytes(KernelCall const& call) noexcept;
+//! Workspace a call needs on any embedded arch: its reserved buffers, then Triton's global scratch for
+//! every program (0 for most kernels).
+size_t workspaceBytes(KernelCall const& call) noexcept;
 
 //! The cubin of `call` for any arch, for build-time checks ("" or an error saying what is missing).
 std::string missingCubin(KernelCall const& call);

@@ -183,7 +183,7 @@ public:
             return 0;
         }
         std::optional<Launch> launch = planBound(inputs, outputs, true);
-        return launch ? scratchBytes(launch->call) : 0;
+        return launch ? workspaceBytes(launch->call) : 0;
     }
 
     int32_t onShapeChange(trt::PluginTensorDesc const* in, int32_t nbInputs, trt::PluginTensorDesc const* out,

@@ -1,0 +1,1 @@
+"""TensorRT plugin of DFCAttention: the C++ source and the kernel launch it makes."""

@@ -1,0 +1,1 @@
+"""TensorRT plugin of SetAttention: the C++ source and the kernel launch it makes."""
