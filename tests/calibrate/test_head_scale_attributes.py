@@ -15,7 +15,7 @@ from edgeattn.calibrate.int8 import attach_head_scales
 from edgeattn.errors import EdgeattnError
 
 Q_SCALES = {"q": 0.05, "k": 0.02, "v": 0.125}
-SITE = {"mha": {"heads_per_call": [2],
+SITE = {"mha": {"heads_per_call": [2], "ops_per_call": ["MultiHeadAttention"],
                 "amax_after": {"q": [1.0, 2.0], "k": [3.0, 4.0], "v": [5.0, 6.0], "p": [1.0, 1.0], "o": [7.0, 8.0]}}}
 
 
