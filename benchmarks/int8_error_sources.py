@@ -33,6 +33,8 @@ RESULTS = Path(__file__).parent / "results"
 CATEGORIES = ("first conv", "softmax probabilities", "activation outputs", "residual adds", "attention matmuls",
               "other weighted ops")
 ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid", "Gelu", "HardSwish", "Relu", "Clip", "Erf", "Tanh"})
+LAYOUT = frozenset({"Transpose", "Reshape", "Cast", "Identity", "Squeeze", "Unsqueeze"})
+"""Ops a tensor passes through unchanged in value (a softmax output transposed is still probabilities)."""
 
 
 def categorise(model: onnx.ModelProto, nodes: list[str], config: QDQConfig) -> dict[str, str]:
@@ -48,12 +50,18 @@ def categorise(model: onnx.ModelProto, nodes: list[str], config: QDQConfig) -> d
             return False
         return node.op_type in ops or depth > 0 and any(near(t, ops, depth - 1) for t in node.input)
 
+    def source(tensor: str) -> str | None:
+        node = producers.get(tensor)
+        while node is not None and node.op_type in LAYOUT:
+            node = producers.get(node.input[0])
+        return None if node is None else node.op_type
+
     def category(name: str) -> str:
         node = by_name[name]
         tensors = [node.input[i] for i in inputs.get(name, [])]
         if name == first_conv:
             return CATEGORIES[0]
-        if any(producers.get(t) is not None and producers[t].op_type == "Softmax" for t in tensors):
+        if any(source(t) == "Softmax" for t in tensors):
             return CATEGORIES[1]
         if node.op_type != "Add" and any(near(t, ACTIVATIONS, 1) for t in tensors):
             return CATEGORIES[2]

@@ -71,6 +71,7 @@ def summarise(report_json: dict) -> dict:
 def _edgeattn_variants(loaded, args, record: dict, builds: dict) -> dict[str, dict]:
     variants: dict[str, dict] = {}
     runs = [*VARIANTS, *([(f"edgeattn-head-fallback-{args.min_cos}", "head", "tensorrt")] if args.min_cos else [])]
+    runs = [run for run in runs if args.variants is None or run[0].removesuffix(f"-{args.min_cos}") in args.variants]
     for variant, granularity, style in runs:
         fallback = args.min_cos if "fallback" in variant else None
         calib = calibration(granularity, style, args, min_cosine=fallback, cpu_gate=False)
@@ -97,10 +98,17 @@ def run_model(name: str, resolution: int | None, args) -> dict:
         return {"model": name, "skipped": loaded}
     record = loaded.record() | {"native": resolution is None}
     start = time.perf_counter()
+    if args.stress_only:
+        return record | {"stress": stress_record(loaded, args), "seconds": time.perf_counter() - start,
+                         "variants": {}}
     builds: dict = {}
     variants = _edgeattn_variants(loaded, args, record, builds)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if args.variants is not None and ORT_DEFAULT not in args.variants:
+            return _finish(record, variants, loaded, start)
+        if "tensor" not in builds:
+            builds["tensor"] = loaded.int8_build(calibration("tensor", "tensorrt", args))
         proto = builds["tensor"].fp32  # the same weights, BatchNorm fused: what a plain export gives ORT
         save_onnx(proto, folder / "model.onnx")
         calib = sample_photos(loaded.spec, args.calib_count, 8, loaded.resolution, seed=args.seed)
@@ -113,6 +121,10 @@ def run_model(name: str, resolution: int | None, args) -> dict:
             record["ort_quantize_static_error"] = f"{type(exc).__name__}: {exc}"
     if args.spreads:
         record["stress"] = stress_record(loaded, args)
+    return _finish(record, variants, loaded, start)
+
+
+def _finish(record: dict, variants: dict, loaded, start: float) -> dict:
     record["seconds"] = time.perf_counter() - start
     record["variants"] = variants
     _goals(record, loaded.weights.kind)
@@ -151,9 +163,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also build the sensitivity-guided fallback variant with this target (0 to skip)")
     parser.add_argument("--spreads", type=float, nargs="*", default=[],
                         help="head-wise stress axis: per-head range spreads (e.g. 1 4 16 64)")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        choices=[v for v, _, _ in VARIANTS] + ["edgeattn-head-fallback", ORT_DEFAULT],
+                        help="only these variants (default: all)")
+    parser.add_argument("--stress-only", action="store_true", help="only the head-wise stress axis (needs --spreads)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.stress_only and not args.spreads:
+        parser.error("--stress-only needs --spreads")
     for value in args.resolutions:
         if value != "native" and not value.isdigit():
             parser.error(f"--resolutions takes 'native' or pixel sizes, got {value!r}")
