@@ -70,3 +70,11 @@ def test_missing_markers_is_one_error_and_leaves_the_readme_alone(tool, tmp_path
     assert tool.main([str(results), "--readme", str(readme)]) == 1
     assert readme.read_text() == "no markers\n"
     assert "int8-table" in capsys.readouterr().err
+
+
+def test_runs_of_the_same_model_merge_their_variants(tool):
+    base = {**RESULTS, "models": [{**RESULTS["models"][0], "variants": {"edgeattn-head": _variant(0.9991)}}]}
+    extra = {"models": [{**RESULTS["models"][0], "variants": {"edgeattn-head-fallback-0.9998": _variant(0.9998)}}]}
+    merged = tool.merge([base, extra])
+    assert len(merged["models"]) == 1 and merged["settings"] == RESULTS["settings"]
+    assert set(merged["models"][0]["variants"]) == {"edgeattn-head", "edgeattn-head-fallback-0.9998"}

@@ -80,6 +80,22 @@ def replace_between_markers(text: str, table: str) -> str:
     return f"{head}{START}\n{table}\n{END}{tail}"
 
 
+def merge(results: list[dict]) -> dict:
+    """One result from several runs: the variants of records on the same model, resolution and weights are
+    combined (a later file's variant replaces an earlier one's); settings and device come from the first."""
+    merged: dict[tuple, dict] = {}
+    for data in results:
+        for record in data.get("models", []):
+            if "skipped" in record or not record.get("variants"):
+                continue
+            key = _key(record)
+            if key in merged:
+                merged[key] = {**merged[key], "variants": {**merged[key]["variants"], **record["variants"]}}
+            else:
+                merged[key] = record
+    return {**results[0], "models": list(merged.values())}
+
+
 def _load(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -89,12 +105,12 @@ def _load(path: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", type=Path, help="benchmarks/quant_fidelity.py result JSON")
+    parser.add_argument("results", type=Path, nargs="+", help="benchmarks/quant_fidelity.py result JSONs")
     parser.add_argument("--modelopt", type=Path, nargs="*", default=[], help="modelopt_baseline.py result JSONs")
     parser.add_argument("--readme", type=Path, default=None, help="replace the table between the markers here")
     args = parser.parse_args(argv)
     try:
-        table = render(_load(args.results), [_load(p) for p in args.modelopt])
+        table = render(merge([_load(p) for p in args.results]), [_load(p) for p in args.modelopt])
         if args.readme is None:
             sys.stdout.write(table + "\n")
             return 0
