@@ -1,11 +1,13 @@
-"""What the INT8 benchmarks (quant_fidelity.py, modelopt_baseline.py) share: the model under test and its
-fp32 portable graph, so that every method is scored on the same weights, resolution and ONNX."""
+"""What the INT8 benchmarks (quant_fidelity.py, modelopt_baseline.py) share: the model under test, its fp32
+portable graph, and edgeattn's INT8 graphs built through the export stages, so that every method is scored
+on the same weights, resolution and ONNX."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -13,9 +15,34 @@ import torch
 from edgeattn.backbones import create_model, get_spec
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.backbones.weights import WeightsInfo
+from edgeattn.calibrate.precision import PrecisionResult
+from edgeattn.calibrate.sets import CalibrationConfig
+from edgeattn.exporters import stages
+from edgeattn.exporters.config import ExportConfig
 from edgeattn.exporters.onnx import export_onnx, save_onnx
+from edgeattn.exporters.pipeline import plan_export
 from edgeattn.ops import translation_table
 from edgeattn.ops.rewrite import rewrite_model
+
+
+@dataclass
+class Int8Build:
+    """The export stages of one model up to the fp32 graphs, for one head granularity; `precision` adds the
+    INT8 graphs and reports of one calibration config (style, method, fallback) on top of them."""
+
+    plan: stages.Plan
+    loaded: stages.Loaded
+    prepared: stages.Prepared
+    graphs: dict[str, onnx.ModelProto] = field(default_factory=dict)
+
+    def precision(self, calib: CalibrationConfig) -> PrecisionResult:
+        """INT8 graphs and reports (`fidelity.json`, `calibration.json`) for `calib`."""
+        self.plan.calib = calib
+        return stages.precision(self.plan, self.loaded, self.prepared, self.graphs, None)
+
+    @property
+    def fp32(self) -> onnx.ModelProto:
+        return self.graphs["portable"]
 
 
 @dataclass
@@ -40,6 +67,27 @@ class BenchmarkModel:
                             translation_table=translation_table("portable"))
         save_onnx(proto, path)
         return proto
+
+    def int8_build(self, calib: CalibrationConfig, model: torch.nn.Module | None = None) -> Int8Build:
+        """Stages 2-3 of `edgeattn export --precision int8 --flavour portable` on this model (or on `model`,
+        e.g. a rescaled copy), with `calib`'s data and granularity; parity and the bundle are skipped."""
+        config = ExportConfig(model=self.spec.name, target="jetson" if calib.style == "tensorrt" else "cpu-x86",
+                              resolution=self.resolution, flavour="portable", precision="int8",
+                              calib_data=calib.data, calib_granularity=calib.granularity, calib_count=calib.count,
+                              seed=calib.seed)
+        module = model if model is not None else self.model
+        plan = plan_export(config, module)
+        plan.calib = calib
+        loaded = stages.Loaded(module.eval(), self.weights, {}, {})  # no parity cases: fidelity compares to torch
+        prepared = stages.rewrite(plan, loaded)
+        return Int8Build(plan, loaded, prepared, stages.export(plan, prepared))
+
+
+def calibration(granularity: str, style: str, settings: Any, **extra: Any) -> CalibrationConfig:
+    """The precision stage's config from the benchmark's command line settings."""
+    return CalibrationConfig(data="samples", method=settings.method, granularity=granularity, style=style,
+                             count=settings.calib_count, eval_count=settings.eval_count, batch_size=8,
+                             seed=settings.seed, **extra)
 
 
 def load_benchmark_model(name: str, checkpoints: Path | None, seed: int, resolution: int | None) -> BenchmarkModel | str:

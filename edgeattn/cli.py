@@ -156,13 +156,16 @@ def calibrate(
     out: Optional[Path] = typer.Option(None, "--out", "-o", show_default="build/<model>-calibrate",
                                        help="output folder"),
     force: bool = typer.Option(False, "--force", help="replace an existing calibration folder at --out"),
+    report: bool = typer.Option(False, "--report",
+                                help="print the per-head Q/K/V/output ranges and spread of every attention site; "
+                                     "write them to <out>.head-ranges.json and .html"),
 ) -> None:
     """Calibrate MODEL for INT8 (head-wise or per-tensor) and report fidelity against fp32."""
     from edgeattn.exporters.calibrate_command import calibrate_command
 
     calibrate_command(model, calib_data, method=calib_method.value, granularity=calib_granularity.value, out=out,
                       count=calib_count, style=qdq_style.value, resolution=img_size, checkpoint=checkpoint,
-                      seed=seed, cpu_gate=cpu_gate, min_cosine=min_cos, force=force)
+                      seed=seed, cpu_gate=cpu_gate, min_cosine=min_cos, force=force, report=report)
 
 
 @app.command()
