@@ -35,7 +35,7 @@ case "$$PRECISION" in
 esac
 
 build_plugin_library() {  # builds plugins/build/trt<major>, installs plugins/libedgeattn_plugins*.so; prints the path
-  [ -d plugins/library ] || fail "this bundle has no plugins/ folder: export it with --flavour plugins (or both)"
+  [ -d plugins/library ] || fail "this bundle has no plugins/ folder: export it with --flavour plugins (or both); a model whose plugin graph has no edgeattn plugin node needs no library"
   command -v cmake >/dev/null || fail "cmake not found: the plugin library is built with CMake >= 3.18 (sudo apt-get install cmake)"
   command -v "$${CXX:-c++}" >/dev/null || fail "no C++17 compiler ($${CXX:-c++}) found (sudo apt-get install g++)"
   local headers
@@ -75,7 +75,9 @@ TRT_MAJOR="$${TRT_VERSION%%.*}"
 echo "TensorRT $$TRT_VERSION, flavour $$FLAVOUR, precision $$PRECISION"
 
 PLUGIN_ARGS=()
-if [ "$$FLAVOUR" = plugins ]; then
+if [ "$$FLAVOUR" = plugins ] && [ -z "$${EDGEATTN_PLUGIN_LIB:-}" ] && [ ! -d plugins/library ]; then
+  echo "note: $$ONNX has no edgeattn plugin node (no plugins/ folder): building it without the plugin library"
+elif [ "$$FLAVOUR" = plugins ]; then
   PLUGIN_LIB="$${EDGEATTN_PLUGIN_LIB:-$$(build_plugin_library)}"
   [ -f "$$PLUGIN_LIB" ] || fail "$$PLUGIN_LIB not found (EDGEATTN_PLUGIN_LIB)"
   PLUGIN_ARGS=(--dynamicPlugins="$$PLUGIN_LIB")

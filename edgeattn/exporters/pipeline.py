@@ -145,7 +145,7 @@ def _bundle_graphs(plan: stages.Plan, graphs: dict[str, onnx.ModelProto],
     return files
 
 
-def _package_plugins(plan: stages.Plan, graphs: dict[str, onnx.ModelProto], staging: Path) -> PluginPackage:
+def _package_plugins(plan: stages.Plan, graphs: dict[str, onnx.ModelProto], staging: Path) -> PluginPackage | None:
     plugin_graphs = [graph for name, graph in sorted(graphs.items()) if name.startswith(graph_file("plugins")[:-5])]
     return package_plugins(plugin_graphs, target_arch(plan.target.compute_capability), staging / "plugins")
 

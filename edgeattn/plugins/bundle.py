@@ -46,14 +46,17 @@ def target_arch(compute_capability: str) -> int:
     return int(compute_capability.replace(".", ""))
 
 
-def package_plugins(graphs: list[onnx.ModelProto], arch: int, folder: Path) -> PluginPackage:
-    """Write the library sources, the used ops' plugin sources and their cubins under `folder`."""
+def package_plugins(graphs: list[onnx.ModelProto], arch: int, folder: Path) -> PluginPackage | None:
+    """Write the library sources, the used ops' plugin sources and their cubins under `folder`
+    (nothing, and None, when the graphs have no plugin node: they build without the library)."""
     from edgeattn.ops import get_op, ops_used
     from edgeattn.plugins.compile import compile_launches
     from edgeattn.plugins.graph import graph_launches
 
     ops = sorted({entry["op_type"] for graph in graphs for entry in ops_used(graph)})
     launches = graph_launches(graphs)
+    if not launches:
+        return None
     _copy_library(folder / "library")
     for name in ops:
         op_folder = get_op(name).folder
