@@ -70,7 +70,7 @@ TRTEXEC="$${TRTEXEC:-$$(command -v trtexec || echo /usr/src/tensorrt/bin/trtexec
 [ -x "$$TRTEXEC" ] || fail "trtexec not found. On Jetson it ships with JetPack at /usr/src/tensorrt/bin/trtexec; set TRTEXEC=/path/to/trtexec"
 
 TRT_VERSION="$${TRT_VERSION:-$$({ "$$TRTEXEC" --help 2>&1 || true; } | sed -n 's/.*TensorRT\.trtexec \[TensorRT v\([0-9]\{1,2\}\)\([0-9]\{2\}\).*/\1.\2/p' | head -n1 | sed 's/\.0\([0-9]\)/.\1/')}"
-[ -n "$$TRT_VERSION" ] || fail "could not read the TensorRT version from $$TRTEXEC --help; set TRT_VERSION=10.3 (for example)"
+[ -n "$$TRT_VERSION" ] || fail "could not read the TensorRT version from trtexec ($$TRTEXEC --help); set TRT_VERSION=10.3 (for example)"
 TRT_MAJOR="$${TRT_VERSION%%.*}"
 echo "TensorRT $$TRT_VERSION, flavour $$FLAVOUR, precision $$PRECISION"
 

@@ -13,11 +13,14 @@ from onnx.reference import ReferenceEvaluator
 from edgeattn.calibrate.islands import rules_from_hints
 from edgeattn.calibrate.fp16 import convert_fp16
 from edgeattn.ops import evaluator_ops
+from calib_helpers import tiny_net
+
 from edgeattn.ops import all_ops
+from edgeattn.ops.rewrite import ops_in
 from edgeattn.tolerances import OP_FP16_ATOL
 
-ISLAND_OPS = {o.name for o in all_ops() if o.fp32_island_ops}
-"""Ops whose portable decomposition keeps fp32 islands (the tiny net uses each of them)."""
+ISLAND_OPS = {o.name for o in all_ops() if o.fp32_island_ops} & set(ops_in(tiny_net()))
+"""The tiny network's ops whose portable decomposition keeps fp32 islands."""
 
 RULES = rules_from_hints(["softmax input"])
 

@@ -17,10 +17,13 @@ from edgeattn.calibrate.qdq import (
     collect_ranges,
     insert_qdq,
 )
-from edgeattn.ops import all_ops
+from calib_helpers import tiny_net
 
-ISLAND_OPS = {o.name for o in all_ops() if o.fp32_island_ops}
-"""Ops whose portable decomposition keeps fp32 islands (the tiny net uses each of them)."""
+from edgeattn.ops import all_ops
+from edgeattn.ops.rewrite import ops_in
+
+ISLAND_OPS = {o.name for o in all_ops() if o.fp32_island_ops} & set(ops_in(tiny_net()))
+"""The tiny network's ops whose portable decomposition keeps fp32 islands."""
 
 RULES = rules_from_hints([])
 
