@@ -241,9 +241,9 @@ def run(sweep: Sweep, checkpoint: Callable[[dict[str, Any]], None] | None = None
     passes = [("all but torch.compile", runs, lambda o, oc: variants(o, oc, use_compile=False)),
               ("torch.compile", compiled, lambda o, oc: [compile_variant(o, oc)])]
     with Progress() as progress:
-        for impls, todo, pick in passes:
-            task = progress.add_task(impls, total=len(todo))
-            for op_def, case, batch, dtype_name in todo:
+        for impls, pending, pick in passes:
+            task = progress.add_task(impls, total=len(pending))
+            for op_def, case, batch, dtype_name in pending:
                 if deadline is not None and time.monotonic() > deadline:
                     report["not_run"].append({"op": op_def.name, "case": case.id, "batch": batch, "dtype": dtype_name,
                                               "impls": impls, "reason": f"time budget of {sweep.time_budget} s spent"})
