@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeattn.errors import UsageError
+from edgeattn.errors import EdgeattnError
 
 MANIFEST = "manifest.json"
 BUNDLE_FORMAT = "edgeattn-bundle/1"
@@ -31,18 +31,18 @@ def lint_key(file_name: str) -> str:
 
 
 def read_json(path: Path, what: str) -> Any:
-    """A JSON file, or one clear error (UsageError) saying why it cannot be read."""
+    """A JSON file, or one clear error (EdgeattnError, exit 1) saying why it cannot be read."""
     try:
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}",
+        raise EdgeattnError(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}",
                          "Check the path; the file must be UTF-8 JSON written by edgeattn.") from None
     if not text.strip():
-        raise UsageError(f"{what} {path} is empty", "Write it again with edgeattn (the last run may have been cut off).")
+        raise EdgeattnError(f"{what} {path} is empty", "Write it again with edgeattn (the last run may have been cut off).")
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"{what} {path} is not valid JSON ({exc})",
+        raise EdgeattnError(f"{what} {path} is not valid JSON ({exc})",
                          "Write it again with edgeattn; do not edit it by hand.") from None
 
 
@@ -61,19 +61,19 @@ def verify_bundle(folder: Path, require: tuple[str, ...] = ()) -> dict[str, Any]
     manifest = read_json(folder / MANIFEST, "bundle manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise UsageError(f"{folder / MANIFEST} has format {found!r}: not an edgeattn bundle manifest "
+        raise EdgeattnError(f"{folder / MANIFEST} has format {found!r}: not an edgeattn bundle manifest "
                          f"({BUNDLE_FORMAT!r})", "Pass a folder written by `edgeattn export` (this version).")
     if not isinstance(manifest.get("model"), dict) or not isinstance(manifest.get("files"), list):
-        raise UsageError(f"{folder / MANIFEST} lacks its model or file list", "Export the bundle again.")
+        raise EdgeattnError(f"{folder / MANIFEST} lacks its model or file list", "Export the bundle again.")
     listed = {str(entry.get("path", "")): entry for entry in manifest["files"]}
     for name in require:
         if name not in listed or not (folder / name).is_file():
-            raise UsageError(f"{folder / name} is not a file of this bundle", "Copy the whole bundle folder.")
+            raise EdgeattnError(f"{folder / name} is not a file of this bundle", "Copy the whole bundle folder.")
     for name, entry in listed.items():
         path = folder / name
         if not path.is_file():
             continue
         if path.stat().st_size != entry.get("bytes") or sha256_file(path) != entry.get("sha256"):
-            raise UsageError(f"{path} does not match the manifest's sha256: the bundle changed after export",
+            raise EdgeattnError(f"{path} does not match the manifest's sha256: the bundle changed after export",
                                 "Export it again (or copy it again from the machine that exported it).")
     return manifest

@@ -4,6 +4,7 @@ import json
 
 import onnx
 import pytest
+from memory_groups import by_memory
 
 from edgeattn.backbones import list_models
 from edgeattn.backbones.stats import model_ops
@@ -19,7 +20,7 @@ def _export(tmp_path, name, **options):
                       show_progress=False)
 
 
-@pytest.mark.parametrize("spec", IMAGE_MODELS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", by_memory(IMAGE_MODELS))
 def test_export_both_flavours_with_parity(tmp_path, spec):
     bundle = _export(tmp_path, spec.name, resolution=spec.test_resolution)
     assert [p.graph for p in bundle.parity] == ["model.onnx", "model.plugins.onnx"]
@@ -93,7 +94,7 @@ def test_manifest_records_inputs_weights_and_files(tmp_path):
     listed = {f["path"] for f in manifest["files"]}
     assert {"model.onnx", "model.plugins.onnx", "parity.json", "trt_lint.json", "build_engine.sh",
             "README.md"} <= listed
-    on_disk = {p.name for p in bundle.path.iterdir()} - {"manifest.json"}
+    on_disk = {p.relative_to(bundle.path).as_posix() for p in bundle.path.rglob("*") if p.is_file()} - {"manifest.json"}
     assert listed == on_disk
 
 
@@ -125,14 +126,14 @@ def test_cpu_target_has_no_engine_script(tmp_path):
 
 def test_lint_errors_stop_the_export_unless_allowed():
     from edgeattn.errors import EdgeattnError
-    from edgeattn.exporters.pipeline import _require_lint
+    from edgeattn.exporters.stages import require_parsable
     from edgeattn.exporters.trt_lint import lint, unsupported_example_model
 
     report = lint(unsupported_example_model(), ["10.3", "11"])
     assert not report.ok
     with pytest.raises(EdgeattnError, match="TensorRT cannot parse"):
-        _require_lint({"plugins": report}, allow_unsupported=False)
-    _require_lint({"plugins": report}, allow_unsupported=True)
+        require_parsable({"plugins": report}, allow_unsupported=False)
+    require_parsable({"plugins": report}, allow_unsupported=True)
 
 
 def test_portable_only_flavour(tmp_path):

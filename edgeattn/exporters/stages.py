@@ -171,14 +171,19 @@ def parity(plan: Plan, loaded: Loaded, flavour: str, graph: onnx.ModelProto) -> 
 def lint_graphs(plan: Plan, graphs: dict[str, onnx.ModelProto]) -> dict[str, LintReport]:
     """Stage 4b: every graph against the ONNX-TensorRT parser's support list of the target's TensorRT lines."""
     reports = {key: lint(graph, plan.trt_versions) for key, graph in graphs.items()}
+    require_parsable(reports, allow_unsupported=plan.config.allow_unsupported)
+    return reports
+
+
+def require_parsable(reports: dict[str, LintReport], allow_unsupported: bool) -> None:
+    """Refuse lint errors (nodes TensorRT cannot parse) unless the user allowed them."""
     errors = [(key, f) for key, r in reports.items() for f in r.errors]
-    if errors and not plan.config.allow_unsupported:
+    if errors and not allow_unsupported:
         key, first = errors[0]
         raise EdgeattnError(
             f"{len(errors)} node(s) TensorRT cannot parse, e.g. {first.node} ({first.op}) in the {key} graph: "
             f"{first.reason}",
             "Nothing was written. Pass --allow-unsupported to write the bundle anyway (trt_lint.json lists all).")
-    return reports
 
 
 def precision(plan: Plan, loaded: Loaded, prepared: Prepared, graphs: dict[str, onnx.ModelProto], progress: Any):

@@ -7,7 +7,7 @@ import pytest
 from runtime_bundles import TINY_PREPROCESSING, tiny_image_bundle, tiny_reference
 
 import edgeattn.runtime as runtime
-from edgeattn.errors import MissingDependencyError, UsageError
+from edgeattn.errors import EdgeattnError, MissingDependencyError, UsageError
 from edgeattn.runtime.preprocess import Preprocessing
 
 PREP = Preprocessing.from_manifest(TINY_PREPROCESSING)
@@ -175,7 +175,7 @@ def test_bad_bundles_are_refused(tmp_path, manifest, message):
     folder.mkdir()
     if manifest is not None:
         (folder / "manifest.json").write_text(manifest)
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(EdgeattnError, match=message):
         runtime.load(folder)
 
 
