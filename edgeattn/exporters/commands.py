@@ -58,10 +58,11 @@ def device_commands(bundle: Any) -> str:
     """What to run on the device to build the plugin library and the plugin engine."""
     precision = bundle.manifest["precision"]["precision"]
     plugins = bundle.manifest["plugins"]
+    count = len(plugins["ops"])
     return "\n".join([
         f"on the device ({bundle.manifest['target']['name']}, sm_{plugins['archs'][0]}), after copying the bundle:",
         f"  ./build_engine.sh library              # plugins/libedgeattn_plugins.so "
-        f"({len(plugins['ops'])} plugins, {plugins['kernel_variants']} kernel variants)",
+        f"({count} plugin{'s' if count != 1 else ''}, {plugins['kernel_variants']} kernel variants)",
         f"  ./build_engine.sh plugins {precision:<12}# the library, then the engine of the plugin graph",
         "  (needs CMake >= 3.18, a C++17 compiler, TensorRT and CUDA headers; TENSORRT_ROOT / CUDA_INCLUDE_DIR "
         "override JetPack's paths)"])
