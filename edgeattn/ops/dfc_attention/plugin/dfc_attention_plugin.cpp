@@ -66,15 +66,6 @@ std::string shapeRefusal(trt::PluginTensorDesc const* in)
     }
     return "";
 }
-
-//! The four strides of a linear [B, C, H, W] tensor.
-void addStrides(KernelCall& call, trt::Dims const& dims)
-{
-    for (int32_t axis = 0; axis < 4; ++axis)
-    {
-        call.scalar(linearStride(dims, axis));
-    }
-}
 } // namespace
 
 class DFCAttentionPlugin : public PluginBase<DFCAttentionPlugin>
@@ -136,11 +127,11 @@ public:
             call.pointer(in[i].type, Binding::input(i));
         }
         call.scalar(gate.d[1]).scalar(gate.d[2]).scalar(gate.d[3]).scalar(features.d[2]).scalar(features.d[3]);
-        addStrides(call, gate);
+        addLinearStrides(call, gate);
         call.scalar(kw).scalar(1).scalar(kh).scalar(1); // w_h.stride(0, 3), w_v.stride(0, 2)
         call.scalar(1).scalar(1);                       // b_h, b_v
-        addStrides(call, features);
-        addStrides(call, out[0].dims);
+        addLinearStrides(call, features);
+        addLinearStrides(call, out[0].dims);
         call.pointer(out[0].type, Binding::output(0));
         Binding const work = call.reserveWorkspace(volume(gate) * static_cast<int64_t>(sizeof(float)));
         call.pointer(DT::kFLOAT, work)

@@ -27,32 +27,6 @@ constexpr char const* kInt8Scales[] = {"int8_q_scales", "int8_k_scales", "int8_v
 constexpr char const* kOutputScales = "int8_o_scales";
 constexpr int64_t kMaxHeadDim = 256; // MAX_HEAD_DIM of the kernels
 
-//! edgeattn.kernels.runtime.block: power-of-two block covering n, at least `minimum`, capped.
-int64_t block(int64_t n, int64_t minimum, int64_t maximum)
-{
-    int64_t size = 1;
-    while (size < n)
-    {
-        size <<= 1;
-    }
-    return std::min(std::max(minimum, size), maximum);
-}
-
-int64_t cdiv(int64_t a, int64_t b)
-{
-    return (a + b - 1) / b;
-}
-
-std::string shape(trt::Dims const& dims)
-{
-    std::string text = "[";
-    for (int32_t i = 0; i < dims.nbDims; ++i)
-    {
-        text += (i ? ", " : "") + std::to_string(dims.d[i]);
-    }
-    return text + "]";
-}
-
 bool dimsEqual(trt::Dims const& dims, std::initializer_list<int64_t> values)
 {
     return dims.nbDims == static_cast<int32_t>(values.size()) && std::equal(values.begin(), values.end(), dims.d);
@@ -63,19 +37,19 @@ std::string qkvRefusal(trt::Dims const& q, trt::Dims const& k, trt::Dims const& 
 {
     if (q.nbDims != 4 || k.nbDims != 4 || v.nbDims != 4)
     {
-        return "q, k and v must be 4-D [B, H, tokens, D], got " + shape(q) + ", " + shape(k) + ", " + shape(v);
+        return "q, k and v must be 4-D [B, H, tokens, D], got " + dimsText(q) + ", " + dimsText(k) + ", " + dimsText(v);
     }
     if (!dimsEqual(k, {q.d[0], q.d[1], k.d[2], q.d[3]}))
     {
-        return "k " + shape(k) + " must be [B, H, M, D] with B, H, D of q " + shape(q);
+        return "k " + dimsText(k) + " must be [B, H, M, D] with B, H, D of q " + dimsText(q);
     }
     if (v.d[0] != q.d[0] || v.d[1] != q.d[1] || v.d[2] != k.d[2])
     {
-        return "v " + shape(v) + " must be [B, H, M, Dv] with B, H, M of k " + shape(k);
+        return "v " + dimsText(v) + " must be [B, H, M, Dv] with B, H, M of k " + dimsText(k);
     }
     if (q.d[1] != heads)
     {
-        return "q " + shape(q) + " has " + std::to_string(q.d[1]) + " heads; field 'num_heads' is "
+        return "q " + dimsText(q) + " has " + std::to_string(q.d[1]) + " heads; field 'num_heads' is "
             + std::to_string(heads);
     }
     if (q.d[3] > kMaxHeadDim)
@@ -87,27 +61,6 @@ std::string qkvRefusal(trt::Dims const& q, trt::Dims const& k, trt::Dims const& 
         return "empty tensors are not supported";
     }
     return "";
-}
-
-//! Strides of a contiguous tensor, outermost first.
-std::vector<int64_t> strides(trt::Dims const& dims)
-{
-    std::vector<int64_t> result(static_cast<size_t>(dims.nbDims));
-    int64_t stride = 1;
-    for (int32_t i = dims.nbDims - 1; i >= 0; --i)
-    {
-        result[static_cast<size_t>(i)] = stride;
-        stride *= dims.d[i];
-    }
-    return result;
-}
-
-void addStrides(KernelCall& call, trt::Dims const& dims)
-{
-    for (int64_t stride : strides(dims))
-    {
-        call.scalar(stride);
-    }
 }
 
 //! Why a finite positive scale field is not usable ("" when it is).
@@ -298,11 +251,11 @@ private:
         if (why.empty() && hasBias() && !dimsEqual(in[3].dims, {q.d[1], q.d[2], m})
             && !dimsEqual(in[3].dims, {q.d[0], q.d[1], q.d[2], m}))
         {
-            why = "attn_bias " + shape(in[3].dims) + " must be [H, N, M] or [B, H, N, M]";
+            why = "attn_bias " + dimsText(in[3].dims) + " must be [H, N, M] or [B, H, N, M]";
         }
         if (why.empty() && hasMask() && !dimsEqual(in[maskIndex()].dims, {q.d[0], m}))
         {
-            why = "key_mask " + shape(in[maskIndex()].dims) + " must be [B, M] = [" + std::to_string(q.d[0]) + ", "
+            why = "key_mask " + dimsText(in[maskIndex()].dims) + " must be [B, M] = [" + std::to_string(q.d[0]) + ", "
                 + std::to_string(m) + "]";
         }
         return why;
@@ -327,12 +280,12 @@ private:
         int64_t const d = q.d[3];
         int64_t const dv = in[2].dims.d[3];
         int64_t const minK = in[0].type == DT::kINT8 ? 32 : 16; // tl.dot: K >= 32 for int8, >= 16 otherwise
-        int64_t const blockM = block(n, 16, 64);
-        int64_t const blockDv = block(dv, 16, 128);
+        int64_t const blockM = tritonBlock(n, 16, 64);
+        int64_t const blockDv = tritonBlock(dv, 16, 128);
         call.scalar(n).scalar(m).scalar(d).scalar(dv).scalar(q.d[1]);
-        addStrides(call, q);
-        addStrides(call, in[1].dims);
-        addStrides(call, in[2].dims);
+        addLinearStrides(call, q);
+        addLinearStrides(call, in[1].dims);
+        addLinearStrides(call, in[2].dims);
         if (!hasBias())
         {
             call.scalar(0).scalar(0).scalar(0).scalar(0);
@@ -342,7 +295,7 @@ private:
             call.scalar(in[3].dims.nbDims == 3 ? 0 : in[3].dims.d[1] * n * m).scalar(n * m).scalar(m).scalar(1);
         }
         call.scalar(hasMask() ? m : 0).scalar(hasMask() ? 1 : 0);
-        addStrides(call, out[0].dims);
+        addLinearStrides(call, out[0].dims);
         if (in[0].type == DT::kINT8)
         {
             call.scalar(0).scalar(0).scalar(0).scalar(0); // no int32 scores
@@ -351,10 +304,10 @@ private:
             .constexprBool("HAS_BIAS", hasBias())
             .constexprBool("HAS_MASK", hasMask())
             .constexprInt("BLOCK_M", blockM)
-            .constexprInt("BLOCK_N", block(m, minK, 64))
-            .constexprInt("BLOCK_D", block(d, minK, INT64_MAX))
+            .constexprInt("BLOCK_N", tritonBlock(m, minK, 64))
+            .constexprInt("BLOCK_D", tritonBlock(d, minK, INT64_MAX))
             .constexprInt("BLOCK_DV", blockDv)
-            .grid(q.d[0] * q.d[1], cdiv(n, blockM), cdiv(dv, blockDv));
+            .grid(q.d[0] * q.d[1], ceilDiv(n, blockM), ceilDiv(dv, blockDv));
     }
 
     std::optional<Launch> planFloat(trt::PluginTensorDesc const* in, trt::PluginTensorDesc const* out) const

@@ -22,46 +22,20 @@ constexpr char const* kInt8Scales[] = {"int8_q_scales", "int8_k_scales", "int8_v
 constexpr char const* kOutputScales = "int8_o_scales";
 constexpr int64_t kMaxHeadDim = 256; // MAX_HEAD_DIM of the kernel
 
-//! edgeattn.kernels.runtime.block: power-of-two block covering n, at least `minimum`, capped.
-int64_t block(int64_t n, int64_t minimum, int64_t maximum)
-{
-    int64_t size = 1;
-    while (size < n)
-    {
-        size <<= 1;
-    }
-    return std::min(std::max(minimum, size), maximum);
-}
-
-int64_t cdiv(int64_t a, int64_t b)
-{
-    return (a + b - 1) / b;
-}
-
-std::string shape(trt::Dims const& dims)
-{
-    std::string text = "[";
-    for (int32_t i = 0; i < dims.nbDims; ++i)
-    {
-        text += (i ? ", " : "") + std::to_string(dims.d[i]);
-    }
-    return text + "]";
-}
-
 //! Why q, k [B, H, N, D] and v [B, H, N, Dv] cannot run (the checks of triton.py's _shape_refusal), or "".
 std::string shapeRefusal(trt::Dims const& q, trt::Dims const& k, trt::Dims const& v)
 {
     if (q.nbDims != 4 || k.nbDims != 4 || v.nbDims != 4)
     {
-        return "q, k and v must be 4-D [B, H, N, D], got " + shape(q) + ", " + shape(k) + ", " + shape(v);
+        return "q, k and v must be 4-D [B, H, N, D], got " + dimsText(q) + ", " + dimsText(k) + ", " + dimsText(v);
     }
     if (!std::equal(q.d, q.d + 4, k.d))
     {
-        return "q " + shape(q) + " and k " + shape(k) + " must have the same shape";
+        return "q " + dimsText(q) + " and k " + dimsText(k) + " must have the same shape";
     }
     if (!std::equal(q.d, q.d + 3, v.d))
     {
-        return "v " + shape(v) + " must be [B, H, N, Dv] with B, H, N of q " + shape(q);
+        return "v " + dimsText(v) + " must be [B, H, N, Dv] with B, H, N of q " + dimsText(q);
     }
     if (q.d[3] > kMaxHeadDim)
     {
@@ -72,12 +46,6 @@ std::string shapeRefusal(trt::Dims const& q, trt::Dims const& k, trt::Dims const
         return "empty tensors are not supported";
     }
     return "";
-}
-
-//! Strides of a contiguous 4-D tensor, outermost first.
-void addStrides(KernelCall& call, trt::Dims const& dims)
-{
-    call.scalar(dims.d[1] * dims.d[2] * dims.d[3]).scalar(dims.d[2] * dims.d[3]).scalar(dims.d[3]).scalar(1);
 }
 } // namespace
 
@@ -180,19 +148,19 @@ public:
         call.scalar(in[0].dims.d[2]).scalar(in[0].dims.d[3]).scalar(in[2].dims.d[3]).scalar(heads);
         for (trt::Dims const& dims : {in[0].dims, in[1].dims, in[2].dims, out[0].dims})
         {
-            addStrides(call, dims);
+            addLinearStrides(call, dims);
         }
         call.scalar(0).scalar(0).scalar(0).scalar(0); // no int32 state output
         call.pointer(out[0].type, Binding::output(0)).pointer(out[0].type, Binding::output(0)); // o, (unused) state
-        int64_t const blockDv = block(in[2].dims.d[3], 16, 64);
+        int64_t const blockDv = tritonBlock(in[2].dims.d[3], 16, 64);
         call.constexprFloat("EPS", fields().floats(kEps)[0])
             .constexprBool("QK_INT8", qkInt8)
             .constexprBool("V_INT8", in[2].type == DT::kINT8)
             .constexprBool("STORE_STATE", false)
-            .constexprInt("BLOCK_N", block(in[0].dims.d[2], qkInt8 ? 32 : 16, 64))
-            .constexprInt("BLOCK_D", block(in[0].dims.d[3], 16, INT64_MAX))
+            .constexprInt("BLOCK_N", tritonBlock(in[0].dims.d[2], qkInt8 ? 32 : 16, 64))
+            .constexprInt("BLOCK_D", tritonBlock(in[0].dims.d[3], 16, INT64_MAX))
             .constexprInt("BLOCK_DV", blockDv)
-            .grid(in[0].dims.d[0] * heads, cdiv(in[2].dims.d[3], blockDv), 1);
+            .grid(in[0].dims.d[0] * heads, ceilDiv(in[2].dims.d[3], blockDv), 1);
         return Launch{call, qkInt8 ? constants(heads, in[2].type == DT::kINT8) : std::vector<uint8_t>{}};
     }
 

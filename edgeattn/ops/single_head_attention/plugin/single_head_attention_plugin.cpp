@@ -22,46 +22,21 @@ constexpr char const* kInt8Scales[] = {"int8_q_scales", "int8_k_scales", "int8_v
 constexpr char const* kOutputScales = "int8_o_scales";
 constexpr int64_t kMaxHeadDim = 256; // MAX_HEAD_DIM of the kernels
 
-//! edgeattn.kernels.runtime.block: power-of-two block covering n, at least `minimum`, capped.
-int64_t block(int64_t n, int64_t minimum, int64_t maximum)
-{
-    int64_t size = 1;
-    while (size < n)
-    {
-        size <<= 1;
-    }
-    return std::min(std::max(minimum, size), maximum);
-}
-
-int64_t cdiv(int64_t a, int64_t b)
-{
-    return (a + b - 1) / b;
-}
-
-std::string shape(trt::Dims const& dims)
-{
-    std::string text = "[";
-    for (int32_t i = 0; i < dims.nbDims; ++i)
-    {
-        text += (i ? ", " : "") + std::to_string(dims.d[i]);
-    }
-    return text + "]";
-}
-
 //! Why q, k, v [B, D, N] cannot run (the checks of triton.py's _shape_refusal), or "".
 std::string shapeRefusal(trt::Dims const& q, trt::Dims const& k, trt::Dims const& v)
 {
     if (q.nbDims != 3 || k.nbDims != 3 || v.nbDims != 3)
     {
-        return "q, k and v must be 3-D [B, D, N] (channels first), got " + shape(q) + ", " + shape(k) + ", " + shape(v);
+        return "q, k and v must be 3-D [B, D, N] (channels first), got " + dimsText(q) + ", " + dimsText(k) + ", "
+            + dimsText(v);
     }
     if (q.d[0] != k.d[0] || q.d[1] != k.d[1] || q.d[2] != k.d[2])
     {
-        return "q " + shape(q) + " and k " + shape(k) + " must have the same shape";
+        return "q " + dimsText(q) + " and k " + dimsText(k) + " must have the same shape";
     }
     if (v.d[0] != q.d[0] || v.d[2] != q.d[2])
     {
-        return "v " + shape(v) + " must share batch and token count with q " + shape(q);
+        return "v " + dimsText(v) + " must share batch and token count with q " + dimsText(q);
     }
     if (q.d[1] > kMaxHeadDim)
     {
@@ -187,8 +162,8 @@ private:
         int64_t const n = in[0].dims.d[2];
         int64_t const dv = in[2].dims.d[1];
         int64_t const minK = in[0].type == DT::kINT8 ? 32 : 16; // tl.dot: K >= 32 for int8, >= 16 otherwise
-        int64_t const blockM = block(n, 16, 64);
-        int64_t const blockDv = block(dv, 16, 128);
+        int64_t const blockM = tritonBlock(n, 16, 64);
+        int64_t const blockDv = tritonBlock(dv, 16, 128);
         call.scalar(n).scalar(n).scalar(d).scalar(dv).scalar(1);
         headViewStrides(call, d, n);  // q
         headViewStrides(call, d, n);  // k
@@ -203,10 +178,10 @@ private:
             .constexprBool("HAS_BIAS", false)
             .constexprBool("HAS_MASK", false)
             .constexprInt("BLOCK_M", blockM)
-            .constexprInt("BLOCK_N", block(n, minK, 64))
-            .constexprInt("BLOCK_D", block(d, minK, INT64_MAX))
+            .constexprInt("BLOCK_N", tritonBlock(n, minK, 64))
+            .constexprInt("BLOCK_D", tritonBlock(d, minK, INT64_MAX))
             .constexprInt("BLOCK_DV", blockDv)
-            .grid(batch, cdiv(n, blockM), cdiv(dv, blockDv));
+            .grid(batch, ceilDiv(n, blockM), ceilDiv(dv, blockDv));
     }
 
     std::optional<Launch> planFloat(trt::PluginTensorDesc const* in, trt::PluginTensorDesc const* out) const

@@ -11,6 +11,7 @@
 
 #include "edgeattn_plugins/cubins.h"
 #include "edgeattn_plugins/cuda_driver.h"
+#include "edgeattn_plugins/shapes.h"
 #include "edgeattn_plugins/tensorrt.h"
 
 #include <cstdint>
@@ -155,4 +156,13 @@ private:
     std::vector<uint64_t> mSlots;  //!< one 8-byte slot per kernel parameter
     std::vector<void*> mParams;    //!< cuLaunchKernel's kernelParams: pointers to the slots
 };
+
+//! Appends the strides of a linear-format tensor, outermost first (torch's Tensor.stride() order).
+inline void addLinearStrides(KernelCall& call, trt::Dims const& dims)
+{
+    for (int32_t axis = 0; axis < dims.nbDims; ++axis)
+    {
+        call.scalar(linearStride(dims, axis));
+    }
+}
 } // namespace edgeattn::plugins
