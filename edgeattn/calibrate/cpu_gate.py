@@ -11,7 +11,7 @@ slower than fp32 as measured.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import onnx
@@ -143,6 +143,4 @@ def _joint_candidates(found: dict[str, list[str]], enabled: list[str]) -> list[t
 
 
 def _with_skip(config: QDQConfig, skip: set[str] | frozenset[str]) -> QDQConfig:
-    return QDQConfig(style=config.style, method=config.method, percentile=config.percentile,
-                     residual_adds=config.residual_adds, per_axis_activations=config.per_axis_activations,
-                     skip_nodes=frozenset(skip))
+    return replace(config, skip_nodes=frozenset(skip))

@@ -7,8 +7,9 @@ unfused (dequantize, fp32 op, quantize), so no deployable graph uses it.
 Two styles:
 - "tensorrt": symmetric int8 everywhere (zero point 0), per-tensor activations, per-channel int8 weights
   (stored as int8 initializers + DequantizeLinear), Q/DQ on the inputs of weighted ops (Conv,
-  ConvTranspose, Gemm, MatMul), attention MatMuls and residual Adds, and on the q/k/v inputs of edgeattn
-  plugin nodes; none inside fp32 islands.
+  ConvTranspose, Gemm, MatMul), attention MatMuls, the skip branch of residual Adds (the branch a weighted
+  op writes is fused into that op's epilogue by TensorRT and stays unquantized), and on the q/k/v inputs
+  of edgeattn plugin nodes; none inside fp32 islands.
 - "ort": ORT x86 QDQ: u8 asymmetric activations, s8 per-channel weights, int32 biases; the same places plus
   the outputs of weighted ops (after a directly following Relu), so that ORT fuses DQ → op → Q into
   QLinearConv / QLinearMatMul / QGemm. Without the output Q, ORT runs dequantize → fp32 op, which is slower
@@ -56,6 +57,10 @@ class QDQConfig:
     method: Method = "entropy"
     percentile: float = 99.99
     residual_adds: bool = True
+    fused_add_inputs: bool = True
+    """TensorRT style: a residual Add input that a Conv/Gemm/MatMul (or its bias Add) produces gets no Q/DQ —
+    TensorRT fuses that Add into the producer's epilogue and adds in higher precision; only the other branch
+    is quantized."""
     per_axis_activations: bool = False
     skip_nodes: frozenset[str] = field(default_factory=frozenset)
     """Node names kept in fp32 (fp32 islands, and regions the CPU latency check rejected)."""
@@ -74,6 +79,7 @@ def _initializer_names(model: onnx.ModelProto) -> set[str]:
 def quantized_inputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, list[int]]:
     """Node name -> indices of its activation inputs that get Q/DQ (weights handled separately)."""
     constants = _initializer_names(model)
+    fusable = _weighted_outputs(model, constants) if config.style == "tensorrt" and config.fused_add_inputs else set()
     chosen: dict[str, list[int]] = {}
     for node in model.graph.node:
         if node.name in config.skip_nodes:
@@ -91,9 +97,25 @@ def quantized_inputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, lis
         indices = [i for i in indices if i < len(node.input) and node.input[i] and node.input[i] not in constants]
         if node.op_type == "Add" and len(indices) < 2:
             continue
+        if node.op_type == "Add":
+            indices = _unfused_add_inputs(node, indices, fusable)
         if indices:
             chosen[node.name] = indices
     return chosen
+
+
+def _weighted_outputs(model: onnx.ModelProto, constants: set[str]) -> set[str]:
+    """Tensors a weighted op writes directly, or through its bias Add (a constant second input)."""
+    direct = {n.output[0] for n in model.graph.node if n.op_type in WEIGHTED_OPS and n.domain in ("", "ai.onnx")}
+    biased = {n.output[0] for n in model.graph.node if n.op_type == "Add" and len(n.input) == 2
+              and any(i in direct for i in n.input) and any(i in constants for i in n.input)}
+    return direct | biased
+
+
+def _unfused_add_inputs(node: onnx.NodeProto, indices: list[int], fusable: set[str]) -> list[int]:
+    """The residual Add's inputs that keep Q/DQ: all but the first one TensorRT can fuse into its producer."""
+    fused = next((i for i in indices if node.input[i] in fusable), None)
+    return [i for i in indices if i != fused]
 
 
 def quantized_outputs(model: onnx.ModelProto, config: QDQConfig) -> dict[str, str]:

@@ -12,10 +12,12 @@ from edgeattn.calibrate.cpu_gate import select_regions
 from edgeattn.calibrate.fidelity import evaluate
 from edgeattn.calibrate.islands import ensure_node_names, find_islands, rules_from_hints
 from edgeattn.calibrate.qdq import (
+    WEIGHTED_OPS,
     QDQConfig,
     activation_tensors,
     collect_ranges,
     insert_qdq,
+    quantized_inputs,
 )
 from calib_helpers import tiny_net
 
@@ -85,7 +87,29 @@ def test_tensorrt_qdq_on_weighted_ops_and_residual_adds_none_in_islands(trt):
         assert from_dq(conv.input[0])
     residual = [n for n in result.model.graph.node if n.op_type == "Add" and n.name not in islands
                 and all(i in producers for i in n.input[:2])]
-    assert residual and all(from_dq(i) for n in residual for i in n.input[:2])
+    assert residual
+    for add in residual:
+        fused = [i for i in add.input[:2] if _written_by_weighted_op(producers, i)]
+        quantized = [i for i in add.input[:2] if from_dq(i)]
+        assert len(quantized) == (1 if fused else 2), (add.name, fused, quantized)
+        assert not fused or fused[0] not in quantized, "the input TensorRT fuses into its producer has no Q/DQ"
+
+
+def _written_by_weighted_op(producers, name):
+    node = producers.get(name)
+    if node is not None and node.op_type == "Add":
+        node = next((producers[i] for i in node.input if i in producers and producers[i].op_type in WEIGHTED_OPS), None)
+    return node is not None and node.op_type in WEIGHTED_OPS
+
+
+def test_residual_adds_keep_both_inputs_quantized_when_fusion_is_off(tiny_graphs, tiny_inputs):
+    graph = onnx.ModelProto.FromString(tiny_graphs[1]["portable"].SerializeToString())
+    ensure_node_names(graph)
+    fused, both = (quantized_inputs(graph, QDQConfig(fused_add_inputs=flag)) for flag in (True, False))
+    adds = {n.name for n in graph.graph.node if n.op_type == "Add"}
+    assert any(len(both[a]) == 2 and len(fused.get(a, [])) == 1 for a in adds & set(both))
+    assert quantized_inputs(graph, QDQConfig(style="ort", fused_add_inputs=True)) == \
+        quantized_inputs(graph, QDQConfig(style="ort", fused_add_inputs=False)), "ORT style fuses QLinearAdd: both"
 
 
 def test_entropy_never_clips_softmax_probabilities(tiny_graphs, tiny_inputs):
