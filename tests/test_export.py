@@ -4,9 +4,9 @@ import json
 
 import onnx
 import pytest
-from memory_groups import by_memory, run_sized
+from memory_groups import by_memory
 
-from edgeattn.backbones import get_spec, list_models
+from edgeattn.backbones import list_models
 from edgeattn.backbones.stats import model_ops
 from edgeattn.exporters.pipeline import ExportConfig, run_export
 from edgeattn.ops import get_op
@@ -22,12 +22,6 @@ def _export(tmp_path, name, **options):
 
 @pytest.mark.parametrize("spec", by_memory(IMAGE_MODELS))
 def test_export_both_flavours_with_parity(tmp_path, spec):
-    run_sized(spec.name, check_both_flavours, tmp_path, spec.name)
-
-
-def check_both_flavours(tmp_path, name):
-    """Both flavours of one registry model: parity, folded BatchNorm, plugin nodes, lint, ORT quantizability."""
-    spec = get_spec(name)
     bundle = _export(tmp_path, spec.name, resolution=spec.test_resolution)
     assert [p.graph for p in bundle.parity] == ["model.onnx", "model.plugins.onnx"]
     assert all(p.passed and len(p.cases) >= 5 for p in bundle.parity)
