@@ -47,19 +47,33 @@ class FixtureNode:
     def request(self) -> Request:
         return node_request(self.id, self.node, self.dims)
 
-    @functools.cached_property
-    def launches(self) -> list[Any]:
-        """The Python launches at the runtime (opt) shapes, one per accepted type combination."""
+    def recorded_launches(self) -> list[Any]:
+        """The Python launches at the runtime (opt) shapes with the tensors they were recorded with."""
         from edgeattn.plugins.graph import node_launches
 
         return node_launches(self.at())
 
     @functools.cached_property
+    def launches(self) -> list[Any]:
+        """The launches at the runtime (opt) shapes, one per accepted type combination, without tensors."""
+        return _without_tensors(self.recorded_launches())
+
+    @functools.cached_property
     def largest_launches(self) -> list[Any]:
-        """The launches at the profile's max shapes (what getWorkspaceSize is computed for)."""
+        """The launches at the profile's max shapes (what getWorkspaceSize is computed for), without tensors."""
         from edgeattn.plugins.graph import node_launches
 
-        return node_launches(self.at("max")) if self.at("max") != self.at() else self.launches
+        return _without_tensors(node_launches(self.at("max"))) if self.at("max") != self.at() else self.launches
+
+
+def _without_tensors(launches: list[Any]) -> list[Any]:
+    """Launches whose recorded tensor arguments are dropped (kept, the ~1000 fixture nodes' tensors hold about
+    8 GB for the whole session); key, describe(), bindings and workspace need only types, scalars and grid."""
+    import torch
+
+    return [dataclasses.replace(item, launch=dataclasses.replace(
+        item.launch, args=tuple(None if isinstance(a, torch.Tensor) else a for a in item.launch.args)))
+        for item in launches]
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +100,11 @@ def plugin_cubins(tmp_path_factory, fixture_nodes) -> Path:
         jetpack6_ptxas()
     except UsageError as exc:
         pytest.skip(f"no JetPack 6 ptxas: {exc.what} {exc.hint}")
-    launches = unique_launches([launch for item in fixture_nodes for launch in item.launches])
+    by_key: dict[str, Any] = {}
+    for item in fixture_nodes:
+        for launch in item.recorded_launches():
+            by_key.setdefault(launch.key, launch)
+    launches = unique_launches(list(by_key.values()))
     out = tmp_path_factory.mktemp("cubins")
     compile_launches(launches, [87], out)
     return out
