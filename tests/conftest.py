@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import os
 import sys
 from dataclasses import dataclass
@@ -17,19 +14,6 @@ if os.environ.get("EDGEATTN_TEST_GPU") != "1":
     # of them so the CPU suite runs every kernel in the interpreter. GPU runs: EDGEATTN_TEST_GPU=1 pytest tests/gpu
     os.environ["TRITON_INTERPRET"] = "1"
 os.environ["COLUMNS"] = "200"  # rich tables are not truncated in captured output
-
-
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
-
-
-@pytest.fixture(autouse=True)
-def _return_freed_memory():
-    """After each test, hand freed heap pages back to the OS: xdist workers live for the whole run, and
-    without this their RSS keeps the high-water mark of every export they ran (CI has 24 GB for two)."""
-    yield
-    gc.collect()
-    if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
-        _LIBC.malloc_trim(0)
 
 
 @dataclass
