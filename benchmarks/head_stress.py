@@ -40,15 +40,18 @@ def rescale_site(site: Site, spread: float) -> None:
         site.module.scale_v(v)
 
 
-def stressed_model(model: nn.Module, spread: float, check: torch.Tensor) -> tuple[nn.Module, int, float]:
-    """(rewritten copy with `spread` moved into every multi-head site, sites rescaled, fp32 max rel change)."""
+def stressed_model(model: nn.Module, spread: float, check: torch.Tensor | tuple[torch.Tensor, ...]
+                   ) -> tuple[nn.Module, int, float]:
+    """(rewritten copy with `spread` moved into every multi-head site, sites rescaled, fp32 max rel change on
+    the model's input(s) `check`)."""
+    check = check if isinstance(check, tuple) else (check,)
     stressed, _ = rewrite_model(copy.deepcopy(model))
     stressed.eval()
     sites = [site for site in find_sites(stressed) if site.heads > 1]
     for site in sites:
         rescale_site(site, spread)
     with torch.no_grad():
-        before, after = model.eval()(check), stressed(check)
+        before, after = model.eval()(*check), stressed(*check)
     change = float((after - before).abs().max() / before.abs().max().clamp_min(1e-30))
     if change > HEADWISE_MAX_REL:
         raise EdgeattnError(f"head stress x{spread} changed fp32 outputs by {change:.2e} (relative)",

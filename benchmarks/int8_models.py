@@ -47,12 +47,13 @@ class Int8Build:
 
 @dataclass
 class BenchmarkModel:
-    """A registry model with its weights (checkpoint or seeded random init) at a stride-aligned resolution."""
+    """A registry model with its weights (checkpoint or seeded random init) at a stride-aligned resolution
+    (None: a voxel model, whose inputs are LiDAR frames)."""
 
     spec: ModelSpec
     model: torch.nn.Module
     weights: WeightsInfo
-    resolution: int
+    resolution: int | None
 
     def record(self) -> dict:
         """The fields every result record starts with."""
@@ -71,23 +72,26 @@ class BenchmarkModel:
     def int8_build(self, calib: CalibrationConfig, model: torch.nn.Module | None = None) -> Int8Build:
         """Stages 2-3 of `edgeattn export --precision int8 --flavour portable` on this model (or on `model`,
         e.g. a rescaled copy), with `calib`'s data and granularity; parity and the bundle are skipped."""
+        images = {"resolution": self.resolution} if self.resolution is not None else {}
         config = ExportConfig(model=self.spec.name, target="jetson" if calib.style == "tensorrt" else "cpu-x86",
-                              resolution=self.resolution, flavour="portable", precision="int8",
+                              flavour="portable", precision="int8", **images,
                               calib_data=calib.data, calib_granularity=calib.granularity, calib_count=calib.count,
                               seed=calib.seed)
         module = model if model is not None else self.model
         plan = plan_export(config, module)
         plan.calib = calib
+        plan.inputs.prepare(module)
         loaded = stages.Loaded(module.eval(), self.weights, {}, {})  # no parity cases: fidelity compares to torch
         prepared = stages.rewrite(plan, loaded)
         return Int8Build(plan, loaded, prepared, stages.export(plan, prepared))
 
 
 def calibration(granularity: str, style: str, settings: Any, **extra: Any) -> CalibrationConfig:
-    """The precision stage's config from the benchmark's command line settings."""
-    return CalibrationConfig(data="samples", method=settings.method, granularity=granularity, style=style,
-                             count=settings.calib_count, eval_count=settings.eval_count, batch_size=8,
-                             seed=settings.seed, **extra)
+    """The precision stage's config from the benchmark's command line settings (data: the bundled photos
+    unless `extra` names another source, e.g. data="lidar")."""
+    return CalibrationConfig(**{"data": "samples", "method": settings.method, "granularity": granularity,
+                                "style": style, "count": settings.calib_count, "eval_count": settings.eval_count,
+                                "batch_size": 8, "seed": settings.seed, **extra})
 
 
 def load_benchmark_model(name: str, checkpoints: Path | None, seed: int, resolution: int | None) -> BenchmarkModel | str:
@@ -97,5 +101,7 @@ def load_benchmark_model(name: str, checkpoints: Path | None, seed: int, resolut
     if checkpoint is not None and not checkpoint.is_file():
         return f"no checkpoint {checkpoint}"
     model, weights = create_model(spec, checkpoint=checkpoint, seed=seed)
+    if spec.input_kind == "voxels":
+        return BenchmarkModel(spec, model, weights, None)
     size = resolution or spec.resolution
     return BenchmarkModel(spec, model, weights, max(spec.stride, size // spec.stride * spec.stride))

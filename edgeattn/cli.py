@@ -86,7 +86,8 @@ FORMAT_OPTION = typer.Option(ListFormat.auto, "--format", help="auto: a table on
 IMG_SIZE_HELP = "input height = width (timm's --img-size); the model's default when omitted"
 MIN_COS_HELP = ("int8: keep the most sensitive quantized layers in higher precision until logit cosine vs fp32 on "
                 "the calibration inputs reaches this, e.g. 0.999")
-CALIB_DATA_HELP = "int8 calibration data: an image folder, a .npy/.npz file, or 'samples' (bundled photos)"
+CALIB_DATA_HELP = ("int8 calibration data: an image folder, a .npy/.npz file, or 'samples' (bundled photos); "
+                   "LiDAR models: .npy/.npz point clouds or 'lidar' (synthetic scenes)")
 
 
 @app.command()
@@ -118,7 +119,7 @@ def export(
                                                        help="int8 range observer"),
     calib_granularity: Optional[Granularity] = typer.Option(None, "--calib-granularity", show_default="head",
                                                             help="int8: head-wise reparameterisation or per-tensor"),
-    calib_count: Optional[int] = typer.Option(None, "--calib-count", min=1, show_default="32",
+    calib_count: Optional[int] = typer.Option(None, "--calib-count", min=1, show_default="32 images, 8 LiDAR frames",
                                               help="int8 calibration inputs"),
     min_cos: Optional[float] = typer.Option(None, "--min-cos", callback=_open_unit_interval, help=MIN_COS_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="bundle folder", show_default="build/<model>-<target>"),
@@ -144,7 +145,8 @@ def calibrate(
     calib_method: CalibMethod = typer.Option(CalibMethod.percentile, "--calib-method", help="range observer"),
     calib_granularity: Granularity = typer.Option(Granularity.head, "--calib-granularity",
                                                   help="head-wise reparameterisation or per-tensor only"),
-    calib_count: int = typer.Option(32, "--calib-count", min=1, help="calibration inputs"),
+    calib_count: Optional[int] = typer.Option(None, "--calib-count", min=1, show_default="32 images, 8 LiDAR frames",
+                                              help="calibration inputs"),
     qdq_style: QdqStyle = typer.Option(QdqStyle.tensorrt, "--qdq-style",
                                        help="tensorrt (symmetric s8) or ort (u8 activations, ORT CPU kernels)"),
     cpu_gate: bool = typer.Option(False, "--cpu-gate", help="ort style: keep fp32 where INT8 is slower on this CPU"),

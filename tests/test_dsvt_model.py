@@ -57,7 +57,8 @@ def test_set_attention_layer_matches_dsvt_formulation_with_torch_mha():
     sets = set_partition(window_partition(coords, (6, 6, 1), (3, 3, 0)), (6, 6, 1), 7)
     inds, valid, slot = sets.set_inds[1], sets.set_valid[1], sets.voxel_slot[1]
     x, pos = torch.randn(n, dim), torch.randn(n, dim)
-    mha = torch_mha(dim, heads, layer.q_proj, layer.k_proj, layer.v_proj, layer.out_proj)
+    att = layer.attention
+    mha = torch_mha(dim, heads, att.q_proj, att.k_proj, att.v_proj, att.out_proj)
     with torch.no_grad():
         set_x, set_pos = x[inds], pos[inds]
         attended = mha(set_x + set_pos, set_x + set_pos, set_x, key_padding_mask=~valid)[0]
@@ -77,7 +78,8 @@ def test_attention_pool_matches_torch_mha_over_occupied_slots():
     coords = random_voxels(150, grid=(7, 5, 12))
     regions = pooling_regions(coords, (1, 1, 4))
     x = torch.randn(150, dim)
-    mha = torch_mha(dim, heads, pool.q_proj, pool.k_proj, pool.v_proj, pool.out_proj)
+    att = pool.attention
+    mha = torch_mha(dim, heads, att.q_proj, att.k_proj, att.v_proj, att.out_proj)
     rows = []
     with torch.no_grad():
         for inds, valid in zip(regions.inds, regions.valid):

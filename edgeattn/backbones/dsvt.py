@@ -60,39 +60,54 @@ class PositionEmbedding(nn.Module):
 
 
 class VoxelSetAttention(nn.Module):
-    """Multi-head attention inside fixed-size voxel sets, written back to the voxels.
+    """Multi-head attention inside fixed-size voxel sets, written back to the voxels, with its projections.
 
-    q, k, v [N, C]; set_inds [S, T] voxel of every set slot; set_valid [S, T] False for padding repeats
-    (masked as keys); voxel_slot [N] the flat slot s*T + t whose output each voxel takes."""
+    qk, x [N, C] (queries and keys project qk, values project x); set_inds [S, T] voxel of every set slot;
+    set_valid [S, T] False for padding repeats (masked as keys); voxel_slot [N] the flat slot s*T + t whose
+    output each voxel takes."""
 
-    def __init__(self, heads: int, scale: float) -> None:
+    def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
-        self.heads, self.scale = heads, scale
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.q_proj, self.k_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.v_proj, self.out_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, set_inds: Tensor, set_valid: Tensor,
-                voxel_slot: Tensor) -> Tensor:
+    def forward(self, qk: Tensor, x: Tensor, set_inds: Tensor, set_valid: Tensor, voxel_slot: Tensor) -> Tensor:
         sets, size = set_inds.shape
-        channels = q.shape[1]
+        channels = x.shape[1]
 
-        def to_sets(x: Tensor) -> Tensor:
-            return x.index_select(0, set_inds.reshape(-1)).reshape(sets, size, self.heads, -1).transpose(1, 2)
+        def to_sets(t: Tensor) -> Tensor:
+            return t.index_select(0, set_inds.reshape(-1)).reshape(sets, size, self.heads, -1).transpose(1, 2)
 
-        out = F.scaled_dot_product_attention(to_sets(q), to_sets(k), to_sets(v),
-                                             attn_mask=set_valid[:, None, None, :], scale=self.scale)
-        return out.transpose(1, 2).reshape(sets * size, channels).index_select(0, voxel_slot.reshape(-1))
+        out = F.scaled_dot_product_attention(to_sets(self.q_proj(qk)), to_sets(self.k_proj(qk)),
+                                             to_sets(self.v_proj(x)), attn_mask=set_valid[:, None, None, :],
+                                             scale=self.scale)
+        out = out.transpose(1, 2).reshape(sets * size, channels).index_select(0, voxel_slot.reshape(-1))
+        return self.out_proj(out)
 
 
 class RegionAttention(nn.Module):
-    """Multi-head attention of one query per pooling region over its member voxels (invalid slots masked).
+    """Multi-head attention of one query per pooling region over its member voxels, with its projections.
 
-    q [R, H, 1, D]; k, v [R, H, V, D]; key_mask [R, V] True for real members (every region has one)."""
+    query [R, C]; keys [R, V, C] (members + slot position); members [R, V, C]; key_mask [R, V] True for
+    real members (every region has one)."""
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
-        self.scale = scale
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.q_proj, self.k_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.v_proj, self.out_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor) -> Tensor:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :], scale=self.scale)
+    def forward(self, query: Tensor, keys: Tensor, members: Tensor, key_mask: Tensor) -> Tensor:
+        regions, dim = query.shape
+
+        def heads(t: Tensor) -> Tensor:
+            return t.reshape(regions, -1, self.heads, dim // self.heads).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(heads(self.q_proj(query)), heads(self.k_proj(keys)),
+                                             heads(self.v_proj(members)), attn_mask=key_mask[:, None, None, :],
+                                             scale=self.scale)
+        return self.out_proj(out.transpose(1, 2).reshape(regions, dim))
 
 
 class SetAttentionLayer(nn.Module):
@@ -100,16 +115,12 @@ class SetAttentionLayer(nn.Module):
 
     def __init__(self, dim: int, heads: int, ffn: int) -> None:
         super().__init__()
-        self.attention = VoxelSetAttention(heads, (dim // heads) ** -0.5)
-        self.q_proj, self.k_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
-        self.v_proj, self.out_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.attention = VoxelSetAttention(dim, heads)
         self.linear1, self.linear2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
         self.norm1, self.norm2, self.norm = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, pos: Tensor, set_inds: Tensor, set_valid: Tensor, voxel_slot: Tensor) -> Tensor:
-        qk = x + pos
-        attn = self.attention(self.q_proj(qk), self.k_proj(qk), self.v_proj(x), set_inds, set_valid, voxel_slot)
-        y = self.norm1(x + self.out_proj(attn))
+        y = self.norm1(x + self.attention(x + pos, x, set_inds, set_valid, voxel_slot))
         y = self.norm2(y + self.linear2(F.gelu(self.linear1(y))))
         return self.norm(y + x)
 
@@ -133,26 +144,15 @@ class AttentionPool(nn.Module):
 
     def __init__(self, dim: int, volume: int, heads: int) -> None:
         super().__init__()
-        self.heads = heads
-        self.attention = RegionAttention((dim // heads) ** -0.5)
+        self.attention = RegionAttention(dim, heads)
         self.pos = nn.Parameter(torch.randn(volume, dim) * 0.01)
-        self.q_proj, self.k_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
-        self.v_proj, self.out_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, inds: Tensor, valid: Tensor) -> Tensor:
         regions, volume = inds.shape
-        dim = x.shape[1]
-        members = x.index_select(0, inds.reshape(-1)).reshape(regions, volume, dim)
+        members = x.index_select(0, inds.reshape(-1)).reshape(regions, volume, x.shape[1])
         query = members.masked_fill(~valid[:, :, None], float("-inf")).amax(dim=1)
-
-        def heads(t: Tensor) -> Tensor:
-            return t.reshape(regions, -1, self.heads, dim // self.heads).transpose(1, 2)
-
-        out = self.attention(heads(self.q_proj(query)), heads(self.k_proj(members + self.pos)),
-                             heads(self.v_proj(members)), valid)
-        out = self.out_proj(out.transpose(1, 2).reshape(regions, dim))
-        return self.norm(out + query)
+        return self.norm(self.attention(query, members + self.pos, members, valid) + query)
 
 
 class DSVTStack(nn.Module):

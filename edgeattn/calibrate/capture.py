@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from edgeattn.calibrate.frames import Batch, torch_inputs
 from edgeattn.ops import all_ops
 from edgeattn.ops.attention_module import HeadwiseAttention
 from edgeattn.ops.registry import DOMAIN
@@ -81,7 +82,7 @@ def _stats(calls: list[tuple[str, tuple, dict]]) -> tuple[dict[str, Tensor], lis
     return merged, heads, [name for name, _ in captured]
 
 
-def run_captures(model: nn.Module, sites: list[Site], batches: Iterable[np.ndarray],
+def run_captures(model: nn.Module, sites: list[Site], batches: Iterable[Batch],
                  on_capture: Callable[[Site, dict[str, Tensor]], None]) -> None:
     """Run `model` on every batch and hand each site's statistics of each forward to `on_capture`."""
     recorder = _OpCalls()
@@ -103,7 +104,7 @@ def run_captures(model: nn.Module, sites: list[Site], batches: Iterable[np.ndarr
     try:
         with torch.no_grad(), recorder:
             for batch in batches:
-                model(torch.as_tensor(batch))
+                model(*torch_inputs(batch))
     finally:
         for handle in handles:
             handle.remove()

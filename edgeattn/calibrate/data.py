@@ -79,6 +79,9 @@ def load_calibration_data(
         raise UsageError("calibration count and batch size must be at least 1", "Pass e.g. --calib-count 32.")
     text = str(source)
     if text == SAMPLES:
+        if spec.input_kind == "voxels":
+            raise UsageError(f"{spec.name} takes LiDAR point clouds, not photos",
+                             f"Use --calib-data {LIDAR} (synthetic scenes) or a folder of .npy point clouds.")
         return sample_photos(spec, count, batch_size, resolution, seed)
     if text == LIDAR:
         return lidar_scenes(spec, count, batch_size, seed)
@@ -86,8 +89,12 @@ def load_calibration_data(
     if not path.exists():
         raise EdgeattnError(
             f"calibration source not found: {path}",
+            f"Pass a folder or file of .npy/.npz point clouds, or '{LIDAR}' for the synthetic scenes."
+            if spec.input_kind == "voxels" else
             f"Pass an image folder, a .npy/.npz file or folder, or '{SAMPLES}' for the bundled photos.",
         )
+    if spec.input_kind == "voxels":
+        return _point_cloud_files(path, count)
     if path.is_file() and path.suffix.lower() in TENSOR_SUFFIXES:
         return _tensor_files([path], spec, count, batch_size, resolution, str(path))
     if path.is_file():
@@ -254,6 +261,26 @@ def sample_photos(
         _batched(arrays, batch_size), f"{SAMPLES} (scikit-image photos, seed {seed})", SAMPLES, names,
         labels=[label for _, label in crops],
     )
+
+
+def _point_cloud_files(path: Path, count: int) -> CalibrationData:
+    """Point clouds [P, 4+] (x, y, z, intensity, ...) from .npy/.npz files: one scan per array."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in TENSOR_SUFFIXES)
+    if not files or any(f.suffix.lower() not in TENSOR_SUFFIXES for f in files):
+        raise EdgeattnError(f"no .npy/.npz point clouds in {path}",
+                            "Save each LiDAR scan as a float32 [P, 4] array (x, y, z, intensity) with numpy.save.")
+    clouds, names = [], []
+    for file in files:
+        for name, array in _read_tensors(file):
+            where = f"{file}{f' [{name}]' if name else ''}"
+            if array.ndim != 2 or array.shape[1] < 4 or array.dtype.kind != "f":
+                raise EdgeattnError(f"{where} holds a {array.dtype} array of shape {tuple(array.shape)}, "
+                                    "not a point cloud", "Save scans as float [P, 4+] arrays (x, y, z, intensity).")
+            clouds.append(array[None, :, :4].astype(np.float32))
+            names.append(where)
+            if len(clouds) == count:
+                return CalibrationData(clouds, str(path), "point clouds", names)
+    return CalibrationData(clouds, str(path), "point clouds", names)
 
 
 def lidar_scenes(spec: ModelSpec, count: int, batch_size: int, seed: int) -> CalibrationData:

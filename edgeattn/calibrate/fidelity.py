@@ -3,27 +3,35 @@
 `edgeattn calibrate` (commands.py) prints these as rich tables; fidelity.json holds them.
 
 Metrics over held-out inputs: top-1 agreement with fp32, logit cosine (flattened over the set), SQNR
-(10 log10 of signal over error energy), mean KL(softmax fp32 || softmax quantized). Per-layer SQNR
-compares every named intermediate tensor present in both graphs, to locate where damage starts.
+(10 log10 of signal over error energy), mean KL(softmax fp32 || softmax quantized); backbone features
+(DSVT's voxels) get cosine, SQNR and max abs only. Per-layer SQNR and cosine compare every named
+intermediate tensor present in both graphs, to locate where damage starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import onnx
 
+from edgeattn.calibrate.frames import Batch, runs
 from edgeattn.runners.compare import cosine, sqnr_db
 from edgeattn.runners.ort import OrtRunner, QdqMode
+
+OutputKind = Literal["logits", "features"]
 
 
 @dataclass
 class LayerSQNR:
+    """Fidelity of one intermediate tensor against the fp32 graph."""
+
     tensor: str
     op_type: str
     sqnr_db: float
+    cosine: float
 
 
 @dataclass
@@ -32,10 +40,10 @@ class FidelityReport:
 
     precision: str
     count: int
-    top1_agreement: float
+    top1_agreement: float | None
     cosine: float
     sqnr_db: float
-    kl: float
+    kl: float | None
     max_abs: float
     layers: list[LayerSQNR] = field(default_factory=list)
 
@@ -65,6 +73,13 @@ def logit_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
     }
 
 
+def feature_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, float | None]:
+    """Cosine, SQNR and max abs error of backbone features (no classes: top-1 and KL are None)."""
+    ref, got = np.asarray(ref, dtype=np.float64), np.asarray(got, dtype=np.float64)
+    return {"top1_agreement": None, "cosine": cosine(ref, got), "sqnr_db": sqnr_db(ref, got), "kl": None,
+            "max_abs": float(np.abs(ref - got).max())}
+
+
 def layer_tensors(reference: onnx.ModelProto, candidate: onnx.ModelProto, op_types: Iterable[str]) -> dict[str, str]:
     """Outputs of `op_types` nodes present (same name) in both graphs -> op type."""
     types = set(op_types)
@@ -76,43 +91,61 @@ def layer_tensors(reference: onnx.ModelProto, candidate: onnx.ModelProto, op_typ
 def evaluate(
     reference: onnx.ModelProto,
     candidate: onnx.ModelProto,
-    batches: Iterable[np.ndarray],
+    batches: Iterable[Batch],
     precision: str,
     layers: bool = True,
     threads: int = 2,
     optimize: bool = True,
     qdq: QdqMode = "simulated",
-    torch_reference: Callable[[np.ndarray], np.ndarray] | None = None,
+    torch_reference: Callable[[Batch], np.ndarray] | None = None,
+    outputs: OutputKind = "logits",
 ) -> FidelityReport:
-    """Run both graphs in ORT CPU on the same inputs and compare (fp16 inputs are cast as the graph needs).
+    """Run both graphs in ORT CPU on the same inputs (image batches or frames) and compare (fp16 inputs are
+    cast as the graph needs).
 
-    Logit metrics compare the candidate with `torch_reference` (the fp32 torch model) when given, else with
-    the reference graph; per-layer SQNR always compares intermediate tensors with the reference graph.
+    Output metrics compare the candidate with `torch_reference` (the fp32 torch model) when given, else with
+    the reference graph; `outputs="features"` (backbone features, e.g. DSVT's voxels) leaves top-1 and KL
+    out. Per-layer SQNR and cosine always compare intermediate tensors with the reference graph.
     `qdq` is what the candidate's Q/DQ means (`edgeattn.runners.ort`): "simulated" for TensorRT-style
     graphs (exact integer semantics), "fused" for graphs deployed on ORT's CPU kernels. `optimize=False`
     runs every graph optimisation off (per-axis activation analysis graphs, which ORT's fusions reject)."""
     layer_ops = layer_tensors(reference, candidate, ("Conv", "ConvTranspose", "Gemm", "MatMul")) if layers else {}
     names = list(layer_ops)
+    stats = {name: _LayerStats() for name in names}
     with (OrtRunner(reference, threads, optimize=optimize, extra_outputs=names) as ref_runner,
           OrtRunner(candidate, threads, qdq=qdq, optimize=optimize, extra_outputs=names) as cand_runner):
         ref_out, cand_out = reference.graph.output[0].name, candidate.graph.output[0].name
-        cand_dtype = cand_runner.input_dtype()
-        logits_ref, logits_got = [], []
-        signal = dict.fromkeys(names, 0.0)
-        noise = dict.fromkeys(names, 0.0)
+        outputs_ref, outputs_got, count = [], [], 0
         for batch in batches:
-            for chunk in ref_runner.split_batch(np.asarray(batch, dtype=np.float32)):
-                ref_values = ref_runner.infer({ref_runner.input_names[0]: chunk})
-                got_values = cand_runner.infer({cand_runner.input_names[0]: chunk.astype(cand_dtype)})
-                logits_ref.append(torch_reference(chunk) if torch_reference else ref_values[ref_out])
-                logits_got.append(np.asarray(got_values[cand_out], dtype=np.float32))
+            for (ref_feeds, _, sample), (cand_feeds, _, _) in zip(runs(ref_runner, batch), runs(cand_runner, batch)):
+                ref_values = ref_runner.infer(ref_feeds)
+                got_values = cand_runner.infer(cand_feeds)
+                outputs_ref.append(torch_reference(sample) if torch_reference else ref_values[ref_out])
+                outputs_got.append(np.asarray(got_values[cand_out], dtype=np.float32))
+                count += len(sample)
                 for name in names:
-                    r = ref_values[name].astype(np.float64)
-                    signal[name] += float(np.sum(r**2))
-                    noise[name] += float(np.sum((r - got_values[name].astype(np.float64)) ** 2))
-    metrics = logit_metrics(np.concatenate(logits_ref), np.concatenate(logits_got))
-    per_layer = [
-        LayerSQNR(name, layer_ops[name], float(10 * np.log10(max(signal[name], 1e-30) / noise[name])) if noise[name] else float("inf"))
-        for name in names
-    ]
-    return FidelityReport(precision=precision, count=sum(len(x) for x in logits_ref), layers=per_layer, **metrics)
+                    stats[name].update(ref_values[name], got_values[name])
+    metrics = (logit_metrics if outputs == "logits" else feature_metrics)(np.concatenate(outputs_ref),
+                                                                         np.concatenate(outputs_got))
+    per_layer = [LayerSQNR(name, layer_ops[name], stats[name].sqnr_db(), stats[name].cosine()) for name in names]
+    return FidelityReport(precision=precision, count=count, layers=per_layer, **metrics)
+
+
+class _LayerStats:
+    """Signal, error and cross energies of one intermediate tensor, accumulated over runs."""
+
+    def __init__(self) -> None:
+        self.signal = self.noise = self.got = self.cross = 0.0
+
+    def update(self, ref: np.ndarray, got: np.ndarray) -> None:
+        r, g = ref.astype(np.float64).ravel(), got.astype(np.float64).ravel()
+        self.signal += float(r @ r)
+        self.got += float(g @ g)
+        self.cross += float(r @ g)
+        self.noise += float((r - g) @ (r - g))
+
+    def sqnr_db(self) -> float:
+        return float(10 * np.log10(max(self.signal, 1e-30) / self.noise)) if self.noise else float("inf")
+
+    def cosine(self) -> float:
+        return float(self.cross / max(np.sqrt(self.signal * self.got), 1e-30))

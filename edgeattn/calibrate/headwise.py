@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from edgeattn.calibrate.capture import Site, find_sites, run_captures
+from edgeattn.calibrate.frames import Batch, torch_inputs
 
 TENSORS = ("q", "k", "v", "p", "o")
 CHANNEL_TENSORS = ("q", "k", "v")
@@ -79,7 +80,7 @@ class SiteSQNR:
         }
 
 
-def collect_stats(model: nn.Module, sites: list[Site], batches: Iterable[np.ndarray]) -> dict[str, SiteStats]:
+def collect_stats(model: nn.Module, sites: list[Site], batches: Iterable[Batch]) -> dict[str, SiteStats]:
     """Per-head/per-channel max |x| of every site over the calibration batches."""
     stats = {site.name: SiteStats(site.heads) for site in sites}
     run_captures(model, sites, batches, lambda site, cap: stats[site.name].update(cap))
@@ -91,7 +92,7 @@ def per_tensor_scales(stats: SiteStats) -> dict[str, float]:
     return {key: max(float(v.max()), 1e-12) / INT8_MAX for key, v in stats.head_amax.items()}
 
 
-def measure_sqnr(model: nn.Module, sites: list[Site], batches: Iterable[np.ndarray],
+def measure_sqnr(model: nn.Module, sites: list[Site], batches: Iterable[Batch],
                  stats: dict[str, SiteStats]) -> dict[str, dict[str, list[float]]]:
     """Per-head SQNR (dB) of every captured tensor under per-tensor int8 scales from `stats`."""
     sqnr = {site.name: SiteSQNR() for site in sites}
@@ -188,7 +189,7 @@ class HeadwiseResult:
 
 
 def reparameterise(
-    model: nn.Module, batches: list[np.ndarray], v_strength: float = 0.5, free_linear_heads: bool = False
+    model: nn.Module, batches: list[Batch], v_strength: float = 0.5, free_linear_heads: bool = False
 ) -> HeadwiseResult:
     """Head-wise reparameterisation of a copy of `model`; `model` itself is left untouched.
 
@@ -208,8 +209,8 @@ def reparameterise(
     stats_after = collect_stats(new_model, sites_after, batches)
     sqnr_after = measure_sqnr(new_model, sites_after, batches, stats_after)
     with torch.no_grad():
-        x = torch.as_tensor(batches[0])
-        before, after = model(x), new_model(x)
+        x = torch_inputs(batches[0])
+        before, after = model(*x), new_model(*x)
     max_rel = float((after - before).abs().max() / before.abs().max().clamp_min(1e-30))
     record = {}
     for site in sites_after:

@@ -18,6 +18,7 @@ from edgeattn.calibrate.islands import PLUGIN_DOMAIN, ensure_node_names, find_is
 from edgeattn.calibrate.precision import (
     PrecisionResult,
     TorchReference,
+    output_kind,
     plugin_fidelity,
     step,
     summary,
@@ -77,12 +78,12 @@ def build_int8(graphs: dict[str, onnx.ModelProto], spec: ModelSpec, calib: Calib
     with step(progress, "int8: fidelity"):
         report = evaluate(portable, result.graphs[graph_file("portable", "int8")], sets.evaluation.batches,
                           f"int8-{calib.granularity}", qdq=QDQ_SEMANTICS[calib.style], threads=calib.threads,
-                          torch_reference=torch_reference)
+                          torch_reference=torch_reference, outputs=output_kind(spec))
     result.reports["fidelity.json"] = {
         "int8": report.to_json(), "data": sets.evaluation.describe(), "held_out": sets.held_out,
         "qdq": QDQ_SEMANTICS[calib.style], "reference": "fp32 torch model (per-layer SQNR: fp32 portable graph)",
         "headwise_max_rel_change": headwise.max_rel_change if headwise else None,
-        **plugin_fidelity(result.graphs, "int8", sets, torch_reference)}
+        **plugin_fidelity(result.graphs, "int8", sets, torch_reference, output_kind(spec))}
     result.reports["calibration.json"] = _calibration_record(calib, data, results, plan, headwise, uncalibrated)
     result.manifest = {"precision": "int8", "calibration": {
         "method": calib.method, "granularity": calib.granularity, "style": calib.style, "data": data.source,

@@ -25,8 +25,9 @@ import onnx
 
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.bundle_files import graph_file
-from edgeattn.calibrate.fidelity import evaluate, logit_metrics
+from edgeattn.calibrate.fidelity import OutputKind, evaluate, feature_metrics, logit_metrics
 from edgeattn.calibrate.fp16 import convert_fp16
+from edgeattn.calibrate.frames import Batch, Frame
 from edgeattn.calibrate.headwise import HeadwiseResult
 from edgeattn.calibrate.islands import rules_from_hints
 from edgeattn.calibrate.sets import CalibrationConfig, CalibrationSets
@@ -34,7 +35,7 @@ from edgeattn.calibrate.sets import CalibrationConfig, CalibrationSets
 Precision = Literal["fp16", "int8"]
 PLUGIN_FIDELITY_INPUTS = 2
 """Inputs the plugin graphs' fidelity runs on (`onnx.reference` is slow)."""
-TorchReference = Callable[[np.ndarray], np.ndarray]
+TorchReference = Callable[[Batch], np.ndarray]
 
 
 @dataclass
@@ -74,11 +75,12 @@ def build_fp16(graphs: dict[str, onnx.ModelProto], spec: ModelSpec, calib: Calib
                                 "clipped_initializers": converted.clipped_initializers}
     with step(progress, "fp16: fidelity"):
         report = evaluate(graphs["portable"], result.graphs[graph_file("portable", "fp16")],
-                          sets.evaluation.batches, "fp16", threads=calib.threads, torch_reference=torch_reference)
+                          sets.evaluation.batches, "fp16", threads=calib.threads, torch_reference=torch_reference,
+                          outputs=output_kind(spec))
         fidelity = {"fp16": report.to_json(), "data": sets.evaluation.describe(), "held_out": sets.held_out,
                     "reference": "fp32 torch model",
                     "runtime": "onnxruntime CPU (fp16 nodes without CPU kernels run through ORT-inserted casts)",
-                    **plugin_fidelity(result.graphs, "fp16", sets, torch_reference)}
+                    **plugin_fidelity(result.graphs, "fp16", sets, torch_reference, output_kind(spec))}
     result.reports["fidelity.json"] = fidelity
     result.manifest = {"precision": "fp16", "io_dtype": calib.io_dtype, "fp32_islands": islands,
                        "fidelity": summary(report)}
@@ -86,22 +88,36 @@ def build_fp16(graphs: dict[str, onnx.ModelProto], spec: ModelSpec, calib: Calib
 
 
 def plugin_fidelity(graphs: dict[str, onnx.ModelProto], precision: str, sets: CalibrationSets,
-                    torch_reference: TorchReference) -> dict[str, Any]:
+                    torch_reference: TorchReference, outputs: OutputKind = "logits") -> dict[str, Any]:
     """Fidelity of the plugin flavour's `precision` graph on `onnx.reference`, against torch."""
     name = graph_file("plugins", precision)
     if name not in graphs:
         return {}
     from edgeattn.runners.reference import ReferenceRunner
 
-    dim = graphs[name].graph.input[0].type.tensor_type.shape.dim[0]
-    size = dim.dim_value if dim.HasField("dim_value") else 1
-    inputs = np.concatenate(sets.evaluation.batches)[: max(PLUGIN_FIDELITY_INPUTS, size)]
-    chunks = [inputs[i : i + size] for i in range(0, len(inputs) - size + 1, size)]
     with ReferenceRunner(graphs[name]) as runner:
-        got = np.concatenate([runner.run([chunk])[0] for chunk in chunks])
+        samples = _plugin_samples(sets.evaluation.batches, graphs[name])
+        got = np.concatenate([runner.infer(feeds)[runner.output_names[0]] for feeds, _ in samples])
         label = runner.label
-    reference = np.concatenate([torch_reference(chunk) for chunk in chunks])
-    return {"plugins": {**logit_metrics(reference, got), "count": len(got), "runtime": label}}
+    reference = np.concatenate([torch_reference(sample) for _, sample in samples])
+    metrics = (logit_metrics if outputs == "logits" else feature_metrics)(reference, got)
+    return {"plugins": {**metrics, "count": len(samples), "runtime": label}}
+
+
+def _plugin_samples(batches: list[Batch], graph: onnx.ModelProto) -> list[tuple[dict, Batch]]:
+    """(feeds, torch input) of the first PLUGIN_FIDELITY_INPUTS evaluation inputs (whole static batches)."""
+    if isinstance(batches[0], Frame):
+        return [(frame.feeds, frame) for frame in batches[:PLUGIN_FIDELITY_INPUTS]]
+    dim = graph.graph.input[0].type.tensor_type.shape.dim[0]
+    size = dim.dim_value if dim.HasField("dim_value") else 1
+    inputs = np.concatenate(batches)[: max(PLUGIN_FIDELITY_INPUTS, size)]
+    chunks = [inputs[i : i + size] for i in range(0, len(inputs) - size + 1, size)]
+    return [({graph.graph.input[0].name: chunk}, chunk) for chunk in chunks]
+
+
+def output_kind(spec: ModelSpec) -> OutputKind:
+    """What the graph outputs: class logits, or backbone features (LiDAR stacks)."""
+    return "features" if spec.input_kind == "voxels" else "logits"
 
 
 def summary(report) -> dict[str, float]:

@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeattn.calibrate.frames import Batch, runs, valid_values
 from edgeattn.calibrate.islands import PLUGIN_DOMAIN, ensure_node_names
 from edgeattn.calibrate.observers import (
     ChannelMaxObserver,
@@ -178,12 +179,13 @@ def activation_tensors(model: onnx.ModelProto, config: QDQConfig) -> list[str]:
 
 def collect_ranges(
     model: onnx.ModelProto,
-    batches: Iterable[np.ndarray],
+    batches: Iterable[Batch],
     tensors: list[str],
     config: QDQConfig,
     threads: int = 2,
 ) -> dict[str, Observer]:
-    """Stream calibration batches through ONNX Runtime and observe each tensor in `tensors`."""
+    """Stream calibration batches (or frames) through ONNX Runtime and observe each tensor in `tensors`;
+    elements a frame's padding probe changes are left out."""
     from edgeattn.runners.ort import OrtRunner
 
     runner = OrtRunner(model, threads, optimize=False, extra_outputs=tensors).prepare()
@@ -197,10 +199,11 @@ def collect_ranges(
             for name in tensors
         }
     for batch in batches:
-        for chunk in runner.split_batch(np.asarray(batch, dtype=np.float32)):
-            values = runner.infer({runner.input_names[0]: chunk})
+        for feeds, probe, _ in runs(runner, batch):
+            values = runner.infer(feeds)
+            probed = runner.infer(probe) if probe is not None else {}
             for name in tensors:
-                observers[name].update(values[name])
+                observers[name].update(valid_values(values[name], probed.get(name)))
     runner.close()
     return observers
 

@@ -24,6 +24,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from edgeattn.calibrate.fidelity import logit_metrics
+from edgeattn.calibrate.frames import Batch, runs
 from edgeattn.calibrate.islands import PLUGIN_DOMAIN, ensure_node_names
 from edgeattn.calibrate.observers import Observer
 from edgeattn.calibrate.qdq import QDQConfig, insert_qdq, weight_inputs
@@ -100,17 +101,16 @@ def _named_copy(model: onnx.ModelProto) -> onnx.ModelProto:
 class _Runner:
     """Runs a switch graph on fixed inputs and compares its logits with fp32."""
 
-    def __init__(self, graph: SwitchGraph, inputs: Sequence[np.ndarray], threads: int) -> None:
+    def __init__(self, graph: SwitchGraph, inputs: Sequence[Batch], threads: int) -> None:
         self._runner = OrtRunner(graph.model, threads, qdq="simulated").prepare()
-        self._input = graph.model.graph.input[0].name
         self._output = graph.model.graph.output[0].name
-        self._inputs = [chunk for x in inputs for chunk in self._runner.split_batch(np.asarray(x, dtype=np.float32))]
+        self._feeds = [feeds for x in inputs for feeds, _, _ in runs(self._runner, x)]
         self.size = len(graph.nodes)
         self._reference = self.logits(np.zeros(self.size, dtype=bool))
 
     def logits(self, flags: np.ndarray) -> np.ndarray:
         flags = np.asarray(flags, dtype=np.float32)
-        return np.concatenate([self._runner.infer({self._input: x, FLAGS: flags})[self._output] for x in self._inputs])
+        return np.concatenate([self._runner.infer({**feeds, FLAGS: flags})[self._output] for feeds in self._feeds])
 
     def cosine(self, flags: np.ndarray) -> float:
         return logit_metrics(self._reference, self.logits(flags))["cosine"]
@@ -141,7 +141,7 @@ def select_fallback(
     original: onnx.ModelProto,
     observers: dict[str, Observer],
     config: QDQConfig,
-    inputs: Sequence[np.ndarray],
+    inputs: Sequence[Batch],
     target_cosine: float,
     threads: int = 2,
 ) -> Fallback:

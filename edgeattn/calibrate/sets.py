@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeattn.backbones.spec import ModelSpec
-from edgeattn.calibrate.data import SAMPLES, CalibrationData, load_calibration_data, sample_photos
+from edgeattn.calibrate.data import LIDAR, SAMPLES, CalibrationData, load_calibration_data
 from edgeattn.calibrate.fp16 import IODtype
 from edgeattn.calibrate.observers import Method
 from edgeattn.calibrate.qdq import Style
@@ -24,9 +24,10 @@ class CalibrationConfig(BaseModel):
     data: str | None = Field(None, description="image folder, .npy/.npz file or folder, 'samples' or 'lidar'")
     method: Method = "percentile"
     granularity: Literal["head", "tensor"] = "head"
-    count: int = Field(32, ge=1)
+    count: int | None = Field(None, ge=1, description="calibration inputs (None: 32 images or 8 LiDAR frames)")
     batch_size: int = Field(8, ge=1)
-    eval_count: int = Field(16, ge=1, description="held-out inputs for fidelity ('samples' only)")
+    eval_count: int | None = Field(
+        None, ge=1, description="held-out inputs for fidelity, 'samples' and 'lidar' only (None: 16 images or 4 frames)")
     percentile: float = 99.99
     style: Style = "tensorrt"
     cpu_gate: bool = Field(False, description="keep fp32 wherever INT8 is slower in ORT CPU (ORT style)")
@@ -46,6 +47,16 @@ class CalibrationConfig(BaseModel):
                              "Use --cpu-gate with --qdq-style ort (the style of cpu-x86 targets).")
         return self
 
+    def counts(self, spec: ModelSpec) -> tuple[int, int]:
+        """(calibration, held-out) input counts: the given ones, else the defaults of the model's input kind."""
+        calibrate, held_out = DEFAULT_COUNTS[spec.input_kind]
+        return self.count or calibrate, self.eval_count or held_out
+
+
+DEFAULT_COUNTS = {"image": (32, 16), "voxels": (8, 4)}
+"""(calibration, held-out) inputs by input kind. A LiDAR frame carries ~10^4 voxels in ~10^3 sets, and one
+CPU run of a DSVT stack takes seconds: 8 scenes hold ~10^5 voxels of statistics per tensor."""
+
 
 @dataclass(frozen=True)
 class CalibrationSets:
@@ -60,20 +71,27 @@ def load_sets(spec: ModelSpec, calib: CalibrationConfig, resolution: int, batch:
               need_data: bool) -> CalibrationSets:
     """Load the sets for a graph of static `batch` (None: dynamic); fp16 needs no calibration data."""
     batch_size = calib.batch_size if batch is None else max(batch, calib.batch_size // batch * batch)
+    demo = LIDAR if spec.input_kind == "voxels" else SAMPLES
     source = calib.data
     if source is None:
         if need_data:
-            raise UsageError(
-                "INT8 needs calibration data and none was given",
-                "Pass --calib-data DIR (photos from the deployment domain), FILE.npz, or 'samples' for a demo.",
-            )
-        source = SAMPLES
-    data = fit_static_batch(load_calibration_data(source, spec, calib.count, batch_size, resolution, calib.seed),
-                            batch)
-    if source == SAMPLES:
-        held_out = sample_photos(spec, calib.eval_count, batch_size, resolution, seed=calib.seed + 1000)
+            raise UsageError("INT8 needs calibration data and none was given", _DATA_HINT[demo])
+        source = demo
+    count, eval_count = calib.counts(spec)
+    data = fit_static_batch(load_calibration_data(source, spec, count, batch_size, resolution, calib.seed), batch)
+    if source == demo:
+        held_out = load_calibration_data(demo, spec, eval_count, batch_size, resolution, seed=calib.seed + HELD_OUT_SEED)
         return CalibrationSets(data if need_data else None, fit_static_batch(held_out, batch), True)
     return CalibrationSets(data if need_data else None, data, False)
+
+
+HELD_OUT_SEED = 1000
+"""Seed offset of the held-out photos or scenes: they never overlap the calibration ones."""
+_DATA_HINT = {
+    SAMPLES: "Pass --calib-data DIR (photos from the deployment domain), FILE.npz, or 'samples' for a demo.",
+    LIDAR: "Pass --calib-data DIR of .npy/.npz point clouds ([P, 4+] x, y, z, intensity) from your sensor, "
+           "or 'lidar' for the synthetic scenes.",
+}
 
 
 def fit_static_batch(data: CalibrationData, batch: int | None) -> CalibrationData:

@@ -17,7 +17,7 @@ from edgeattn.errors import UsageError
 
 
 def calibrate_command(model: str, data: str, method: str = "percentile", granularity: str = "head",
-                      out: Path | None = None, count: int = 32, style: str = "tensorrt",
+                      out: Path | None = None, count: int | None = None, style: str = "tensorrt",
                       resolution: int | None = None, checkpoint: Path | None = None, seed: int = 0,
                       cpu_gate: bool = False, min_cosine: float | None = None, force: bool = False,
                       report: bool = False, show_progress: bool = True) -> dict[str, Any]:
@@ -89,8 +89,8 @@ def print_report(console, folder: Path) -> None:
     table = Table(title=f"INT8 vs fp32 torch ({calibration['granularity']}-wise, {calibration['method']})")
     for column in ("top-1 agree", "cosine", "SQNR dB", "KL", "inputs"):
         table.add_column(column)
-    table.add_row(f"{fidelity['top1_agreement']:.1%}", f"{fidelity['cosine']:.6f}", f"{fidelity['sqnr_db']:.1f}",
-                  f"{fidelity['kl']:.2e}", str(fidelity["count"]))
+    table.add_row(_cell(fidelity["top1_agreement"], ".1%"), f"{fidelity['cosine']:.6f}", f"{fidelity['sqnr_db']:.1f}",
+                  _cell(fidelity["kl"], ".2e"), str(fidelity["count"]))
     console.print(table)
     if calibration["heads"]:
         heads = Table(title="Per-head SQNR (dB) of per-tensor int8, mean over heads: before -> after reparameterisation")
@@ -106,6 +106,11 @@ def print_report(console, folder: Path) -> None:
     if worst:
         console.print("worst layers: " + ", ".join(f"{w['tensor']} ({w['sqnr_db']:.1f} dB)" for w in worst))
     console.print(f"bundle: {folder}")
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """A metric cell; backbone features (LiDAR) have no top-1 or KL."""
+    return "n/a (features)" if value is None else format(value, spec)
 
 
 def _print_fallback(console, fallback: dict | None) -> None:

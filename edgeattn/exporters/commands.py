@@ -31,7 +31,8 @@ def export_command(options: dict[str, Any]) -> Any:
     fidelity = bundle.manifest.get("precision", {}).get("fidelity")
     if fidelity:
         console.print(f"{config.precision} fidelity vs fp32: " + ", ".join(
-            f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in fidelity.items()), markup=False)
+            f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in fidelity.items() if v is not None),
+            markup=False)
     console.print(f"bundle: {bundle.path} ({', '.join(top_level(bundle.files))})", markup=False, highlight=False)
     if "plugins" in bundle.manifest:
         console.print(device_commands(bundle), markup=False, highlight=False, soft_wrap=True)

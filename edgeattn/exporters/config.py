@@ -40,10 +40,10 @@ class ExportConfig(BaseModel):
     flavour: Literal["portable", "plugins", "both"] = "portable"
     allow_unsupported: bool = Field(False, description="write the bundle even if the TensorRT lint finds errors")
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
-    calib_data: str | None = Field(None, description="int8: image folder, .npy/.npz, or 'samples'")
+    calib_data: str | None = Field(None, description="int8: image folder, .npy/.npz, 'samples' (photos) or 'lidar'")
     calib_method: Literal["max", "percentile", "entropy", "mse"] = "percentile"
     calib_granularity: Literal["head", "tensor"] = "head"
-    calib_count: int = Field(32, ge=1)
+    calib_count: int | None = Field(None, ge=1, description="int8: calibration inputs (default 32 images, 8 LiDAR frames)")
     calib_min_cosine: float | None = Field(None, gt=0.0, lt=1.0,
                                            description="int8: sensitivity-guided fallback target (logit cosine)")
     calib_style: Literal["tensorrt", "ort"] | None = Field(
@@ -79,6 +79,12 @@ def flag_name(field: str) -> str:
     return f"{flag} ({field})"
 
 
+def _on_cpu(target: str) -> bool:
+    from edgeattn.exporters.targets import get_target
+
+    return get_target(target).kind == "cpu"
+
+
 IMAGE_ONLY_FIELDS = ("resolution", "batch", "dynamic_batch", "min_batch", "max_batch")
 
 
@@ -90,9 +96,13 @@ def check_flags_apply_to(spec: ModelSpec, config: ExportConfig) -> None:
         if stray:
             raise UsageError(f"{spec.name} takes voxels, not images: {flag_name(stray[0])} does not apply",
                              "Voxel and set counts are always dynamic; size the TensorRT profile with --profile-from N.")
-        if config.precision != "fp32":
-            raise UsageError(f"--precision {config.precision} is not available for voxel models ({spec.name}) yet",
-                             "Export LiDAR models with --precision fp32.")
+        if config.precision != "fp32" and _on_cpu(config.target):
+            raise UsageError(f"--precision {config.precision} for LiDAR models ({spec.name}) is built for TensorRT",
+                             "Export for a Jetson or GPU target (e.g. --target jetson), or use --precision fp32 "
+                             "on CPU targets.")
+        if config.calib_style == "ort":
+            raise UsageError(f"--qdq-style ort is the x86 CPU style; {spec.name} INT8 is built for TensorRT",
+                             "Drop --qdq-style (tensorrt is the default for Jetson and GPU targets).")
     elif "profile_from" in given:
         raise UsageError(f"{flag_name('profile_from')} sizes LiDAR profiles; {spec.name} takes images",
                          "Drop --profile-from; use --dynamic-batch with --min-batch/--max-batch for image models.")

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from edgeattn.backbones.spec import ModelSpec
+from edgeattn.calibrate.sets import CalibrationSets
 from edgeattn.errors import UsageError
 from edgeattn.exporters.config import ExportConfig
 
@@ -28,6 +29,7 @@ class ExportInputs(ABC):
         self.spec, self.config = spec, config
         self.input_names: list[str] = []
         self.output_names: list[str] = []
+        self.resolution: int | None = None
 
     @abstractmethod
     def exported(self, model: nn.Module) -> nn.Module:
@@ -64,6 +66,10 @@ class ExportInputs(ABC):
     def extra_files(self) -> dict[str, Any]:
         """JSON files the bundle carries besides the graphs (name -> content)."""
         return {}
+
+    def graph_sets(self, sets: CalibrationSets) -> CalibrationSets:
+        """The calibration sets as the graph takes them (images already are; LiDAR scenes become frames)."""
+        return sets
 
 
 class ImageInputs(ExportInputs):

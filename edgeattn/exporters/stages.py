@@ -127,7 +127,8 @@ def _calibration_sets(plan: Plan) -> CalibrationSets:
     from edgeattn.calibrate.sets import load_sets
 
     batch = None if plan.config.dynamic_batch else plan.config.batch
-    return load_sets(plan.spec, plan.calib, plan.inputs.resolution, batch, need_data=plan.config.precision == "int8")
+    sets = load_sets(plan.spec, plan.calib, plan.inputs.resolution, batch, need_data=plan.config.precision == "int8")
+    return plan.inputs.graph_sets(sets)
 
 
 def _headwise(module: nn.Module, sets: CalibrationSets, calib: CalibrationConfig) -> HeadwiseResult | None:
@@ -188,12 +189,13 @@ def require_parsable(reports: dict[str, LintReport], allow_unsupported: bool) ->
 
 def precision(plan: Plan, loaded: Loaded, prepared: Prepared, graphs: dict[str, onnx.ModelProto], progress: Any):
     """Stage 5: fp16 or INT8 graphs with their fidelity against the fp32 torch model."""
+    from edgeattn.calibrate.frames import Batch, torch_inputs
     from edgeattn.calibrate.precision import build_precision
 
     exported = plan.inputs.exported(loaded.model)
 
-    def torch_reference(batch: np.ndarray) -> np.ndarray:
-        return torch_outputs(exported, (torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)),))[0]
+    def torch_reference(batch: Batch) -> np.ndarray:
+        return torch_outputs(exported, torch_inputs(batch))[0]
 
     return build_precision(plan.config.precision, graphs, plan.spec, plan.calib, prepared.sets, torch_reference,
                            prepared.headwise, progress)

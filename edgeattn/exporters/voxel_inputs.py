@@ -7,16 +7,29 @@ one graph (subsets of the largest scene around the grid centre).
 
 from __future__ import annotations
 
+import functools
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from edgeattn.backbones.spec import ModelSpec
+from edgeattn.calibrate.data import CalibrationData
+from edgeattn.calibrate.frames import Frame
+from edgeattn.calibrate.sets import CalibrationSets
 from edgeattn.errors import UsageError
 from edgeattn.exporters.config import ExportConfig
 from edgeattn.exporters.inputs import MAX_DYNAMIC_DIM, ExportInputs
-from edgeattn.lidar.inputs import StackInputs, build_stack_inputs, stack_dynamic_axes, stack_input_names
+from edgeattn.lidar.inputs import (
+    StackInputs,
+    build_stack_inputs,
+    padding_probe,
+    stack_dynamic_axes,
+    stack_input_names,
+)
+from edgeattn.lidar.layout import DSVTLayout
 from edgeattn.lidar.profiles import build_profile
 from edgeattn.lidar.scenes import synthetic_scene
 from edgeattn.lidar.voxelize import Voxels, voxelize
@@ -82,6 +95,13 @@ class VoxelInputs(ExportInputs):
             "are refused with a clear error.",
         ]
 
+    def graph_sets(self, sets: CalibrationSets) -> CalibrationSets:
+        """Point clouds voxelized and partitioned into frames with padding probes (padded set slots and empty
+        pooling slots stay out of the range statistics)."""
+        convert = functools.partial(scene_frames, layout=self.layout, names=self.input_names)
+        return CalibrationSets(None if sets.calibration is None else convert(sets.calibration),
+                               convert(sets.evaluation), sets.held_out)
+
     def build_shapes(self) -> dict[str, str]:
         return self.profile.trtexec_args()
 
@@ -95,3 +115,14 @@ def parity_subsets(voxels: Voxels, counts: tuple[int, ...]) -> list[Voxels]:
     order = torch.argsort(centre, stable=True)
     sizes = sorted({min(n, voxels.num_voxels) for n in counts})
     return [voxels.subset(torch.sort(order[:n]).values) for n in sizes]
+
+
+def scene_frames(data: CalibrationData, layout: DSVTLayout, names: list[str]) -> CalibrationData:
+    """Every point cloud of `data` ([1, P, 4+] arrays) as one frame of the stack's inputs."""
+    frames = []
+    for cloud in data.batches:
+        inputs = build_stack_inputs(voxelize(torch.from_numpy(np.asarray(cloud[0], dtype=np.float32)), layout.grid),
+                                    layout)
+        probe = padding_probe(inputs, layout)
+        frames.append(Frame({n: inputs.tensors[n].numpy() for n in names}, {n: probe[n].numpy() for n in names}))
+    return replace(data, batches=frames)

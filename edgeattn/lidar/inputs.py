@@ -152,3 +152,24 @@ def _check_voxels(voxels: Voxels, layout: DSVTLayout) -> None:
     if torch.unique(key).numel() != key.numel():
         raise UsageError("voxel coordinates contain duplicates",
                          "Each voxel must appear once; merge points per voxel (edgeattn.lidar.voxelize does).")
+
+
+def padding_probe(inputs: StackInputs, layout: DSVTLayout) -> dict[str, Tensor]:
+    """The same inputs with every padded slot pointing at another voxel: set slots masked as duplicates
+    (`set_valid` False) and empty pooling-region slots (`pool_valid` False). The stack's output and every
+    value computed for a real slot stay the same; what changes derives from padding."""
+    probe = dict(inputs.tensors)
+    for i in range(len(layout.stages)):
+        for h in range(NUM_SHIFTS):
+            name = f"set_inds_s{i}_shift{h}"
+            voxels = inputs.tensors[f"voxel_slot_s{i}_shift{h}"].shape[1]
+            probe[name] = _repointed(inputs.tensors[name], inputs.tensors[f"set_valid_s{i}_shift{h}"], voxels)
+        if i < len(layout.stages) - 1:
+            voxels = inputs.tensors[f"voxel_slot_s{i}_shift0"].shape[1]
+            probe[f"pool_inds_s{i}"] = _repointed(inputs.tensors[f"pool_inds_s{i}"],
+                                                  inputs.tensors[f"pool_valid_s{i}"], voxels)
+    return probe
+
+
+def _repointed(inds: Tensor, valid: Tensor, voxels: int) -> Tensor:
+    return torch.where(valid, inds, (inds + 1 + voxels // 2) % voxels)

@@ -77,3 +77,36 @@ def scale_in(module: nn.Module, start: int, factors: Tensor) -> None:
         conv.weight[start:stop].mul_(factors.reshape(-1, 1, 1, 1))
     else:
         conv.weight[:, start:stop].mul_(factors.reshape(1, -1, 1, 1))
+
+
+def scale_linear_out(linear: nn.Linear, factors: Tensor) -> None:
+    """Scale the output features (weight rows and bias) of a Linear layer by `factors`."""
+    factors = factors.reshape(-1).to(linear.weight.dtype)
+    linear.weight.mul_(factors[:, None])
+    if linear.bias is not None:
+        linear.bias.mul_(factors)
+
+
+def scale_linear_in(linear: nn.Linear, factors: Tensor) -> None:
+    """Multiply the input features (weight columns) of a Linear layer by `factors`."""
+    linear.weight.mul_(factors.reshape(1, -1).to(linear.weight.dtype))
+
+
+class ProjectedAttention(HeadwiseAttention):
+    """Head-wise attention whose Q, K, V and output projections are `nn.Linear` layers (`q_proj`, `k_proj`,
+    `v_proj`, `out_proj` of the source module, heads contiguous in the features, as in DSVT)."""
+
+    def __init__(self, src: nn.Module) -> None:
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = src.q_proj, src.k_proj, src.v_proj, src.out_proj
+        self.scale = src.scale
+        self.heads = src.heads
+        self.qk_dim = self.v_dim = src.q_proj.out_features // src.heads
+
+    def scale_qk(self, a: Tensor) -> None:
+        scale_linear_out(self.q_proj, a)
+        scale_linear_out(self.k_proj, 1 / a)
+
+    def scale_v(self, b: Tensor) -> None:
+        scale_linear_out(self.v_proj, b)
+        scale_linear_in(self.out_proj, 1 / b)

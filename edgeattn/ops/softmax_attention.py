@@ -30,7 +30,14 @@ def attention_probabilities(q: Tensor, k: Tensor, scale: float, attn_bias: Tenso
 def softmax_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, attn_bias: Tensor | None = None,
                       key_mask: Tensor | None = None) -> Tensor:
     """softmax(scale q k^T + bias) v in fp32, cast back to v's dtype."""
-    return torch.matmul(attention_probabilities(q, k, scale, attn_bias, key_mask), v.float()).to(v.dtype)
+    return attention_and_probabilities(q, k, v, scale, attn_bias, key_mask)[0]
+
+
+def attention_and_probabilities(q: Tensor, k: Tensor, v: Tensor, scale: float, attn_bias: Tensor | None = None,
+                                key_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(`softmax_attention`'s output, its attention weights): what calibration observes, in one pass."""
+    probabilities = attention_probabilities(q, k, scale, attn_bias, key_mask)
+    return torch.matmul(probabilities, v.float()).to(v.dtype), probabilities
 
 
 def int8_scores(q: Tensor, k: Tensor) -> Tensor:

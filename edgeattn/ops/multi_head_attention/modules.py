@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from edgeattn.ops.attention_module import HeadwiseAttention, scale_in, scale_out
-from edgeattn.ops.multi_head_attention.reference import attention_probabilities, multi_head_attention
+from edgeattn.ops.attention_module import HeadwiseAttention, ProjectedAttention, scale_in, scale_out
 from edgeattn.ops.multi_head_attention.torch_op import multi_head_attention_op
+from edgeattn.ops.softmax_attention import attention_and_probabilities
 
 
 class EdgeConvAttention(HeadwiseAttention):
@@ -98,20 +98,28 @@ class EdgeCascadedGroupAttention(HeadwiseAttention):
 
 def capture(q: Tensor, k: Tensor, v: Tensor, scale: float, attn_bias: Tensor | None = None,
             key_mask: Tensor | None = None) -> dict[str, Tensor]:
-    """Head-major statistics of one call (inputs are already [B, H, N, D])."""
-    return {"q": q, "k": k, "v": v, "p": attention_probabilities(q, k, scale, attn_bias, key_mask),
-            "o": multi_head_attention(q, k, v, scale, attn_bias, key_mask)}
+    """Head-major statistics of one call (inputs are already [B, H, N, D]); masked keys (padded slots) are
+    zeroed in k and v so that they add nothing to the ranges."""
+    if key_mask is not None:
+        valid = key_mask.to(torch.bool)[:, None, :, None]
+        k, v = k.masked_fill(~valid, 0.0), v.masked_fill(~valid, 0.0)
+    out, probabilities = attention_and_probabilities(q, k, v, scale, attn_bias, key_mask)
+    return {"q": q, "k": k, "v": v, "p": probabilities, "o": out}
 
 
-class EdgeRegionAttention(nn.Module):
-    """DSVT's region pooling attention (`edgeattn.backbones.dsvt.RegionAttention`): one masked call."""
+class EdgeRegionAttention(ProjectedAttention):
+    """DSVT's region pooling attention (`edgeattn.backbones.dsvt.RegionAttention`): projections, one masked
+    call (one query per region over its members), output projection."""
 
-    def __init__(self, src) -> None:
-        super().__init__()
-        self.scale = src.scale
+    def forward(self, query: Tensor, keys: Tensor, members: Tensor, key_mask: Tensor) -> Tensor:
+        regions, dim = query.shape
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor) -> Tensor:
-        return multi_head_attention_op(q, k, v, self.scale, key_mask=key_mask)
+        def heads(t: Tensor) -> Tensor:
+            return t.reshape(regions, -1, self.heads, dim // self.heads).transpose(1, 2)
+
+        out = multi_head_attention_op(heads(self.q_proj(query)), heads(self.k_proj(keys)),
+                                      heads(self.v_proj(members)), self.scale, key_mask=key_mask)
+        return self.out_proj(out.transpose(1, 2).reshape(regions, dim))
 
 
 class EdgeGlobalAttention(HeadwiseAttention):

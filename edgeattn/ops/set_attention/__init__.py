@@ -5,6 +5,7 @@ from edgeattn.ops.set_attention import cases as _cases
 from edgeattn.ops.set_attention import onnx as _onnx
 from edgeattn.ops.set_attention.cost import cost
 from edgeattn.ops.set_attention.evaluator import SetAttention
+from edgeattn.ops.set_attention.modules import capture
 from edgeattn.ops.set_attention.plugin import enqueue as _plugin_enqueue
 from edgeattn.ops.set_attention.plugin import kernels as _plugin_kernels
 from edgeattn.ops.set_attention.reference import set_attention
@@ -25,6 +26,7 @@ OP_DEF = OpDef(
     swaps=(
         ModuleSwap("edgeattn.backbones.dsvt:VoxelSetAttention", "edgeattn.ops.set_attention.modules:EdgeVoxelSetAttention"),
     ),
+    capture=capture,
     int8=Int8Support(quantized_inputs=3),
     plugin_kernels=PluginKernels(_plugin_kernels.node_launches, _plugin_kernels.case_attributes,
                                  _plugin_enqueue.enqueue_case),
