@@ -165,12 +165,13 @@ def test_calibrate_is_atomic_and_needs_force_for_an_existing_bundle(run_cli, tmp
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--model", "dsvt_pillar", "--precision", "int8", "--calib-data", "lidar"], "not available for voxel"),
+    (["--model", "dsvt_pillar", "--target", "cpu-x86", "--precision", "int8", "--calib-data", "lidar"],
+     "built for TensorRT"),
     (["--model", "shvit_s1", "--img-size", "0"], "--img-size"),
     (["--model", "shvit_s1", "--calib-data", "samples"], "int8 only"),
     (["--model", "shvit_s1", "--opset", "99"], "--opset"),
     (["--model", "shvit_s1", "--profile-from", "3"], "LiDAR"),
-], ids=["int8-on-voxels", "resolution-0", "calib-without-int8", "opset-99", "profile-from-on-images"])
+], ids=["int8-voxels-on-cpu", "resolution-0", "calib-without-int8", "opset-99", "profile-from-on-images"])
 def test_options_that_do_not_apply_are_refused(run_cli, tmp_path, args, message):
     result = run_cli("export", *args, "--out", str(tmp_path / "x"))
     assert result.exit_code == 2 and message in result.stderr, result.stderr
