@@ -39,3 +39,24 @@ def run_cli(capsys, monkeypatch):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+BROKEN_LOADGROUP = ((9, 2), (3, 8, 0))
+"""pytest from 9.2 with pytest-xdist up to 3.8.0 drops xdist_group silently (pytest-xdist#1386)."""
+
+
+def pytest_configure(config):
+    """Refuse an xdist run whose groups would be ignored: the memory-heavy tests would meet on one worker and
+    module-scoped exports would run once per worker."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    if config.getoption("dist", None) != "loadgroup":
+        return
+    from importlib.metadata import version
+
+    xdist = tuple(int(part) for part in version("pytest-xdist").split(".")[:3] if part.isdigit())
+    if pytest.version_tuple[:2] >= BROKEN_LOADGROUP[0] and xdist <= BROKEN_LOADGROUP[1]:
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} with pytest-xdist {version('pytest-xdist')} ignores xdist_group "
+            "(pytest-xdist#1386), which this suite relies on. Install the tested versions: "
+            "pip install -c constraints.txt -e '.[test]'")
