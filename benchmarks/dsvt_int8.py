@@ -7,6 +7,8 @@ statistics). `--spreads` moves a per-head range spread into every set-attention 
 without changing the fp32 features (benchmarks/head_stress.py), then builds both granularities on it.
 
     python benchmarks/dsvt_int8.py --models dsvt_pillar dsvt_voxel --spreads 1 16 64
+    python benchmarks/dsvt_int8.py --models dsvt_voxel --spreads 1 64 --granularities head --v-strength 1 \
+        --out benchmarks/results/dsvt_int8_random-init_v_strength_1.json
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def check_inputs(loaded: BenchmarkModel, seed: int) -> tuple[torch.Tensor, torch
 
 def build_row(loaded: BenchmarkModel, model: torch.nn.Module, granularity: str, args) -> dict:
     """Held-out fidelity of one INT8 build (backbone features: cosine, SQNR, worst layers, head spread)."""
-    calib = calibration(granularity, "tensorrt", args, data="lidar")
+    calib = calibration(granularity, "tensorrt", args, data="lidar", v_strength=args.v_strength)
     start = time.perf_counter()
     result = loaded.int8_build(calib, model=model).precision(calib)
     fidelity, calibration_json = result.reports["fidelity.json"], result.reports["calibration.json"]
@@ -87,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calib-count", type=int, default=8, help="calibration scenes")
     parser.add_argument("--eval-count", type=int, default=4, help="held-out scenes")
     parser.add_argument("--method", default="percentile", choices=("max", "percentile", "entropy", "mse"))
+    parser.add_argument("--v-strength", type=float, default=0.5,
+                        help="head-wise V balancing: how far each channel's range moves to the mean (0..1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS / "dsvt_int8_random-init.json")
     return parser.parse_args(argv)
