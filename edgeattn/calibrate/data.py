@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,17 +96,27 @@ def load_calibration_data(
         )
     if spec.input_kind == "voxels":
         return _point_cloud_files(path, count)
-    if path.is_file() and path.suffix.lower() in TENSOR_SUFFIXES:
-        return _tensor_files([path], spec, count, batch_size, resolution, str(path))
-    if path.is_file():
+    if path.is_file() and path.suffix.lower() not in TENSOR_SUFFIXES:
         raise EdgeattnError(
             f"unsupported calibration file {path}",
             f"Use an image folder ({', '.join(IMAGE_SUFFIXES)}) or tensors ({', '.join(TENSOR_SUFFIXES)}).",
         )
-    tensors = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TENSOR_SUFFIXES)
+    tensors = _tensor_paths(path)
     if tensors:
         return _tensor_files(tensors, spec, count, batch_size, resolution, str(path))
     return _image_folder(path, spec, count, batch_size, resolution)
+
+
+def _tensor_paths(path: Path) -> list[Path]:
+    """`path` itself if it is a .npy/.npz file, else every .npy/.npz file below it (sorted)."""
+    if path.is_file():
+        return [path] if path.suffix.lower() in TENSOR_SUFFIXES else []
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TENSOR_SUFFIXES)
+
+
+def _where(path: Path, name: str) -> str:
+    """A file, and the array inside an .npz, for error messages."""
+    return f"{path}{f' [{name}]' if name else ''}"
 
 
 def _batched(arrays: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
@@ -146,12 +157,12 @@ def _tensor_files(
     notes: list[str] = []
     for path in files:
         for name, array in _read_tensors(path):
-            array = _preprocessed(np.asarray(array), spec, f"{path}{f' [{name}]' if name else ''}", notes)
+            array = _preprocessed(np.asarray(array), spec, _where(path, name), notes)
             if array.ndim == 3:
                 array = array[None]
             if array.ndim != 4 or tuple(array.shape[1:]) != expected:
                 raise EdgeattnError(
-                    f"{path}{f' [{name}]' if name else ''} has shape {tuple(array.shape)}, expected [N, {', '.join(map(str, expected))}]",
+                    f"{_where(path, name)} has shape {tuple(array.shape)}, expected [N, {', '.join(map(str, expected))}]",
                     "Save preprocessed inputs (normalised, NCHW) at the export resolution.",
                 )
             arrays.extend(array)
@@ -264,23 +275,23 @@ def sample_photos(
 
 
 def _point_cloud_files(path: Path, count: int) -> CalibrationData:
-    """Point clouds [P, 4+] (x, y, z, intensity, ...) from .npy/.npz files: one scan per array."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in TENSOR_SUFFIXES)
-    if not files or any(f.suffix.lower() not in TENSOR_SUFFIXES for f in files):
+    """Up to `count` point clouds [P, 4+] (x, y, z, intensity, ...) from .npy/.npz files: one scan per array."""
+    files = _tensor_paths(path)
+    if not files:
         raise EdgeattnError(f"no .npy/.npz point clouds in {path}",
                             "Save each LiDAR scan as a float32 [P, 4] array (x, y, z, intensity) with numpy.save.")
-    clouds, names = [], []
-    for file in files:
-        for name, array in _read_tensors(file):
-            where = f"{file}{f' [{name}]' if name else ''}"
-            if array.ndim != 2 or array.shape[1] < 4 or array.dtype.kind != "f":
-                raise EdgeattnError(f"{where} holds a {array.dtype} array of shape {tuple(array.shape)}, "
-                                    "not a point cloud", "Save scans as float [P, 4+] arrays (x, y, z, intensity).")
-            clouds.append(array[None, :, :4].astype(np.float32))
-            names.append(where)
-            if len(clouds) == count:
-                return CalibrationData(clouds, str(path), "point clouds", names)
-    return CalibrationData(clouds, str(path), "point clouds", names)
+
+    def scans() -> Iterator[tuple[str, np.ndarray]]:
+        for file in files:
+            for name, array in _read_tensors(file):
+                if array.ndim != 2 or array.shape[1] < 4 or array.dtype.kind != "f":
+                    raise EdgeattnError(
+                        f"{_where(file, name)} holds a {array.dtype} array of shape {tuple(array.shape)}, not a point "
+                        "cloud", "Save scans as float [P, 4+] arrays (x, y, z, intensity).")
+                yield _where(file, name), array[None, :, :4].astype(np.float32)
+
+    chosen = list(itertools.islice(scans(), count))
+    return CalibrationData([cloud for _, cloud in chosen], str(path), "point clouds", [where for where, _ in chosen])
 
 
 def lidar_scenes(spec: ModelSpec, count: int, batch_size: int, seed: int) -> CalibrationData:

@@ -80,6 +80,11 @@ def feature_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, float | None]
             "max_abs": float(np.abs(ref - got).max())}
 
 
+def output_metrics(outputs: OutputKind, ref: np.ndarray, got: np.ndarray) -> dict[str, float | None]:
+    """`logit_metrics` or `feature_metrics`, by what the graph outputs."""
+    return (logit_metrics if outputs == "logits" else feature_metrics)(ref, got)
+
+
 def layer_tensors(reference: onnx.ModelProto, candidate: onnx.ModelProto, op_types: Iterable[str]) -> dict[str, str]:
     """Outputs of `op_types` nodes present (same name) in both graphs -> op type."""
     types = set(op_types)
@@ -125,8 +130,7 @@ def evaluate(
                 count += len(sample)
                 for name in names:
                     stats[name].update(ref_values[name], got_values[name])
-    metrics = (logit_metrics if outputs == "logits" else feature_metrics)(np.concatenate(outputs_ref),
-                                                                         np.concatenate(outputs_got))
+    metrics = output_metrics(outputs, np.concatenate(outputs_ref), np.concatenate(outputs_got))
     per_layer = [LayerSQNR(name, layer_ops[name], stats[name].sqnr_db(), stats[name].cosine()) for name in names]
     return FidelityReport(precision=precision, count=count, layers=per_layer, **metrics)
 

@@ -25,7 +25,7 @@ import onnx
 
 from edgeattn.backbones.spec import ModelSpec
 from edgeattn.bundle_files import graph_file
-from edgeattn.calibrate.fidelity import OutputKind, evaluate, feature_metrics, logit_metrics
+from edgeattn.calibrate.fidelity import OutputKind, evaluate, output_metrics
 from edgeattn.calibrate.fp16 import convert_fp16
 from edgeattn.calibrate.frames import Batch, Frame
 from edgeattn.calibrate.headwise import HeadwiseResult
@@ -100,7 +100,7 @@ def plugin_fidelity(graphs: dict[str, onnx.ModelProto], precision: str, sets: Ca
         got = np.concatenate([runner.infer(feeds)[runner.output_names[0]] for feeds, _ in samples])
         label = runner.label
     reference = np.concatenate([torch_reference(sample) for _, sample in samples])
-    metrics = (logit_metrics if outputs == "logits" else feature_metrics)(reference, got)
+    metrics = output_metrics(outputs, reference, got)
     return {"plugins": {**metrics, "count": len(samples), "runtime": label}}
 
 

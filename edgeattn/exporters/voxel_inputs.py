@@ -121,8 +121,12 @@ def scene_frames(data: CalibrationData, layout: DSVTLayout, names: list[str]) ->
     """Every point cloud of `data` ([1, P, 4+] arrays) as one frame of the stack's inputs."""
     frames = []
     for cloud in data.batches:
-        inputs = build_stack_inputs(voxelize(torch.from_numpy(np.asarray(cloud[0], dtype=np.float32)), layout.grid),
-                                    layout)
-        probe = padding_probe(inputs, layout)
-        frames.append(Frame({n: inputs.tensors[n].numpy() for n in names}, {n: probe[n].numpy() for n in names}))
+        voxels = voxelize(torch.from_numpy(np.asarray(cloud[0], dtype=np.float32)), layout.grid)
+        frames.append(stack_frame(build_stack_inputs(voxels, layout), layout, names))
     return replace(data, batches=frames)
+
+
+def stack_frame(inputs: StackInputs, layout: DSVTLayout, names: list[str]) -> Frame:
+    """One frame of the stack's inputs (in graph input order `names`) with its padding probe."""
+    probe = padding_probe(inputs, layout)
+    return Frame({n: inputs.tensors[n].numpy() for n in names}, {n: probe[n].numpy() for n in names})

@@ -21,7 +21,8 @@ from edgeattn.calibrate.sensitivity import select_fallback
 from edgeattn.errors import EdgeattnError, UsageError
 from edgeattn.exporters.config import ExportConfig
 from edgeattn.exporters.pipeline import run_export
-from edgeattn.lidar.inputs import build_stack_inputs, padding_probe, stack_input_names
+from edgeattn.exporters.voxel_inputs import stack_frame
+from edgeattn.lidar.inputs import build_stack_inputs, stack_input_names
 from edgeattn.lidar.scenes import synthetic_scene
 from edgeattn.lidar.voxelize import voxelize
 from edgeattn.ops.rewrite import rewrite_model
@@ -44,9 +45,7 @@ def scene_inputs(model, seed: int = SEED, azimuth_steps: int = 512):
 
 
 def frame(model, seed: int = SEED, azimuth_steps: int = 512) -> Frame:
-    inputs, names = scene_inputs(model, seed, azimuth_steps), stack_input_names(model.layout)
-    probe = padding_probe(inputs, model.layout)
-    return Frame({n: inputs.tensors[n].numpy() for n in names}, {n: probe[n].numpy() for n in names})
+    return stack_frame(scene_inputs(model, seed, azimuth_steps), model.layout, stack_input_names(model.layout))
 
 
 def stack_output(stack, feeds) -> torch.Tensor:
